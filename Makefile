@@ -1,0 +1,38 @@
+# Vigie: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+CARGO ?= cargo
+APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto postgresql-client
+
+.PHONY: demo test deps services fmt-check clippy unit build bench help
+
+help:
+	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
+	@echo "make test   install what is missing, then fmt, clippy and every test"
+
+## Installs the Debian packages the build and the tests need, only if one is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+## The tests need the machine's PostgreSQL (127.0.0.1:5432) and Mosquitto (127.0.0.1:1883).
+services:
+	@scripts/services.sh
+
+build: deps
+	$(CARGO) build --workspace --all-targets --locked
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy: deps
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test: deps services fmt-check clippy build
+	$(CARGO) test --workspace --locked --no-fail-fast
+
+demo: deps build
+	@scripts/demo.sh

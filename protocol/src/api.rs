@@ -1,0 +1,167 @@
+//! HTTP and WebSocket payloads of the cloud API (`/api/...`) and of the edge's local API.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{DeviceId, DeviceState, EventEnvelope, EventKind, SensorId};
+
+/// One stored event as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventItem {
+    pub id: Uuid,
+    pub device: DeviceId,
+    pub seq: u64,
+    pub sensor: SensorId,
+    pub kind: EventKind,
+    /// When it happened, by the device's clock.
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub occurred_at: DateTime<Utc>,
+    /// When the cloud stored it.
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub received_at: DateTime<Utc>,
+    #[serde(default)]
+    pub clock_synced: bool,
+}
+
+impl EventItem {
+    pub fn from_envelope(e: &EventEnvelope, received_at: DateTime<Utc>) -> EventItem {
+        EventItem {
+            id: e.id,
+            device: e.device.clone(),
+            seq: e.seq,
+            sensor: e.sensor.clone(),
+            kind: e.kind.clone(),
+            occurred_at: e.occurred_at,
+            received_at,
+            clock_synced: e.clock_synced,
+        }
+    }
+}
+
+/// `GET /api/events` answer: newest first, `next_cursor` is absent on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventPage {
+    pub items: Vec<EventItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// One item of a bulk upload that was refused, by its index in the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rejected {
+    pub index: usize,
+    pub error: String,
+}
+
+/// `POST /api/events` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IngestReport {
+    /// Events newly stored.
+    pub inserted: u64,
+    /// Events the cloud already had (same id).
+    pub duplicates: u64,
+    pub rejected: Vec<Rejected>,
+    /// For a device's own token: its highest contiguous committed `seq` after this request.
+    pub acked_seq: Option<u64>,
+}
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /api/auth/login` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+/// One device as `GET /api/devices` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceView {
+    pub id: DeviceId,
+    /// From the device's status messages and its last will, not from its last event.
+    pub state: DeviceState,
+    /// The last time the cloud heard from the device (status or event).
+    #[serde(with = "crate::time::rfc3339_ms_opt")]
+    #[schemars(with = "Option<String>")]
+    pub last_seen: Option<DateTime<Utc>>,
+    pub queue_depth: u64,
+    pub uptime_s: u64,
+    pub clock_synced: bool,
+    /// Highest contiguous committed `seq`.
+    pub acked_seq: u64,
+}
+
+/// A WebSocket frame on `/api/stream`: `{"type": ..., "data": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum StreamFrame {
+    /// A newly stored event.
+    Event(EventItem),
+    /// A device's status changed.
+    DeviceStatus(DeviceView),
+}
+
+/// The body of every API error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiError {
+    /// What was wrong, in words a person can act on.
+    pub error: String,
+}
+
+/// `POST /sim/{button|motion}` on the edge: the activation is durably queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SimulatedEvent {
+    pub id: Uuid,
+    pub seq: u64,
+}
+
+/// The API filter for event kinds (`kind=button_pressed|motion`).
+pub fn parse_kind_filter(s: &str) -> Result<EventKind, String> {
+    let kind = EventKind::parse(s);
+    if kind.is_known() {
+        Ok(kind)
+    } else {
+        Err(format!(
+            "unknown kind {s:?}: expected button_pressed or motion"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_frames_are_tagged_with_type_and_data() {
+        let frame = StreamFrame::DeviceStatus(DeviceView {
+            id: DeviceId::new("pi-1").unwrap(),
+            state: DeviceState::Online,
+            last_seen: None,
+            queue_depth: 3,
+            uptime_s: 9,
+            clock_synced: true,
+            acked_seq: 2,
+        });
+        let v = serde_json::to_value(&frame).unwrap();
+        assert_eq!(v["type"], "device_status");
+        assert_eq!(v["data"]["queue_depth"], 3);
+        assert_eq!(serde_json::from_value::<StreamFrame>(v).unwrap(), frame);
+    }
+
+    #[test]
+    fn the_kind_filter_accepts_only_known_kinds() {
+        assert_eq!(parse_kind_filter("motion"), Ok(EventKind::Motion));
+        assert!(parse_kind_filter("smoke").unwrap_err().contains("smoke"));
+    }
+}
