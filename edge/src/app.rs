@@ -1,0 +1,141 @@
+//! Wiring: opens the outbox, starts the sensor, outbox and uplink actors under supervision, serves
+//! the local HTTP port, and on Ctrl-C or SIGTERM shuts down cleanly (HTTP stops, the uplink says
+//! offline and disconnects, the outbox writer flushes sled).
+
+use ::actors::{HealthRegistry, SharedClock, SystemClock};
+use actix::prelude::*;
+use actix_web::{App, HttpServer};
+use anyhow::Context as _;
+
+use crate::config::{Backend, Config};
+use crate::http::{self, AppState};
+use crate::outbox::actor::{AttachUplink, OutboxSetup};
+use crate::outbox::{OutboxActor, OutboxPolicy, Store, WriterConfig};
+use crate::sensor::debounce::DebounceConfig;
+use crate::sensor::{gpio, SensorActor, SensorHandle, Sensors};
+use crate::uplink::{Shutdown, UplinkActor};
+
+/// Runs the edge until a shutdown signal.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let clock: SharedClock = SystemClock::shared();
+    let health = HealthRegistry::new();
+    let device_id = config.device.to_string();
+    tracing::info!(%device_id, broker_host = %config.mqtt.host, broker_port = config.mqtt.port,
+        prefix = config.prefix.as_str(), backend = ?config.backend, "vigie-edge starting");
+
+    // Real pins first: a machine without GPIO fails before anything starts.
+    let mut pins = Vec::new();
+    if config.backend == Backend::Gpio {
+        for sensor in &config.sensors {
+            pins.push(gpio::open(sensor)?);
+        }
+    }
+
+    let data_dir = config.outbox.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let (store, loaded) = Store::open(&data_dir)?;
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        pending = loaded.pending.len(),
+        next_seq = loaded.next_seq,
+        "outbox opened"
+    );
+    let outbox = OutboxActor::start(OutboxSetup {
+        store,
+        loaded,
+        writer: WriterConfig {
+            device: config.device.clone(),
+            clock_synced: config.clock_synced,
+            max_events: config.outbox.max_events,
+        },
+        policy: OutboxPolicy {
+            max_in_flight: config.outbox.max_in_flight,
+            resend_timeout: config.outbox.resend_timeout,
+            resend_timeout_max: config.outbox.resend_timeout_max,
+        },
+        prefix: config.prefix.clone(),
+        clock: clock.clone(),
+        health: health.clone(),
+    })?;
+
+    let mut sensors = Sensors {
+        simulated: config.backend == Backend::Simulated,
+        all: Vec::new(),
+    };
+    let mut pins = pins.into_iter();
+    for sensor in &config.sensors {
+        let actor = SensorActor::new(
+            sensor.id.clone(),
+            sensor.kind.clone(),
+            DebounceConfig {
+                debounce: sensor.debounce,
+                min_active: sensor.min_active,
+            },
+            outbox.addr.clone(),
+            clock.clone(),
+            health.clone(),
+        );
+        let addr = Supervisor::start(move |_| actor);
+        if let Some(pin) = pins.next() {
+            gpio::spawn_reader(sensor, pin, addr.clone(), clock.clone())?;
+        }
+        sensors.all.push(SensorHandle {
+            id: sensor.id.clone(),
+            kind: sensor.kind.clone(),
+            addr,
+        });
+    }
+
+    let uplink_actor = UplinkActor::new(
+        config.clone(),
+        outbox.addr.clone(),
+        outbox.depth.clone(),
+        clock.clone(),
+        health.clone(),
+    );
+    let uplink = Supervisor::start(move |_| uplink_actor);
+    outbox
+        .addr
+        .do_send(AttachUplink(uplink.clone().recipient()));
+
+    let state = AppState {
+        health: health.clone(),
+        depth: outbox.depth.clone(),
+        sensors,
+    };
+    let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
+        .workers(1)
+        .disable_signals()
+        .bind(config.http_listen)
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http_listen))?;
+    for addr in server.addrs() {
+        tracing::info!(listen = %addr, "http listening");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let server_task = actix_rt::spawn(server);
+
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    handle.stop(true).await;
+    let _ = server_task.await;
+    let _ = uplink.send(Shutdown).await;
+    let _ = outbox.writer.close().await;
+    tracing::info!(%device_id, "outbox flushed; stopped");
+    System::current().stop();
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    Ok(tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    })
+}

@@ -1,0 +1,36 @@
+//! Environment overrides: each variable, when set, replaces one file value before validation.
+//! The lookup is injected so tests never touch the process environment.
+
+use std::path::PathBuf;
+
+use super::raw::RawConfig;
+
+/// Every variable that overrides a file value, with the key it replaces (listed in `CONFIG.md`).
+pub const OVERRIDES: [(&str, &str); 8] = [
+    ("VIGIE_EDGE_DEVICE_ID", "device.id"),
+    ("VIGIE_EDGE_MQTT_URL", "mqtt.url"),
+    ("VIGIE_TOPIC_PREFIX", "mqtt.topic_prefix"),
+    ("VIGIE_EDGE_API_URL", "api.url"),
+    ("VIGIE_EDGE_TOKEN", "api.token"),
+    ("VIGIE_EDGE_DATA_DIR", "outbox.data_dir"),
+    ("VIGIE_EDGE_HTTP_LISTEN", "http.listen"),
+    ("VIGIE_LOG_FORMAT", "log.format"),
+];
+
+/// Applies every override that `lookup` finds. `RUST_LOG` is read by [`crate::logging`] instead.
+pub fn apply_env(raw: &mut RawConfig, lookup: impl Fn(&str) -> Option<String>) {
+    for (var, _) in OVERRIDES {
+        let Some(value) = lookup(var) else { continue };
+        match var {
+            "VIGIE_EDGE_DEVICE_ID" => raw.device.id = value,
+            "VIGIE_EDGE_MQTT_URL" => raw.mqtt.url = value,
+            "VIGIE_TOPIC_PREFIX" => raw.mqtt.topic_prefix = value,
+            "VIGIE_EDGE_API_URL" => raw.api.url = Some(value),
+            "VIGIE_EDGE_TOKEN" => raw.api.token = Some(value),
+            "VIGIE_EDGE_DATA_DIR" => raw.outbox.data_dir = PathBuf::from(value),
+            "VIGIE_EDGE_HTTP_LISTEN" => raw.http.listen = value,
+            "VIGIE_LOG_FORMAT" => raw.log.format = value,
+            _ => unreachable!("every override is matched"),
+        }
+    }
+}

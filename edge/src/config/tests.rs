@@ -1,0 +1,208 @@
+//! Config parsing, validation and environment overrides.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[device]
+id = "pi-7"
+"#;
+
+fn build(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut raw = parse(Path::new("test.toml"), text)?;
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env::apply_env(&mut raw, |k| env.get(k).cloned());
+    Config::from_raw(raw)
+}
+
+fn invalid_key(err: ConfigError) -> String {
+    match err {
+        ConfigError::Invalid { key, .. } => key,
+        other => panic!("expected an invalid key, got {other}"),
+    }
+}
+
+#[test]
+fn a_minimal_file_takes_every_default() {
+    let c = build(MINIMAL, &[]).unwrap();
+    assert_eq!(c.device.as_str(), "pi-7");
+    assert!(c.clock_synced);
+    assert_eq!(
+        c.mqtt,
+        MqttEndpoint {
+            tls: false,
+            host: "127.0.0.1".into(),
+            port: 1883
+        }
+    );
+    assert_eq!(c.prefix.as_str(), "");
+    assert_eq!(c.heartbeat, Duration::from_secs(5));
+    assert_eq!(c.http_listen.to_string(), "127.0.0.1:9091");
+    assert_eq!(c.outbox.max_in_flight, 256);
+    assert_eq!(c.outbox.resend_timeout, Duration::from_secs(10));
+    assert_eq!(c.backend, Backend::Gpio);
+    assert_eq!(c.log_format, LogFormat::Auto);
+    assert!(c.sensors.is_empty());
+}
+
+#[test]
+fn the_shipped_simulated_example_is_valid() {
+    let text = include_str!("../../examples/simulated.toml");
+    let c = build(text, &[]).unwrap();
+    assert_eq!(c.device.as_str(), "pi-1");
+    assert_eq!(c.backend, Backend::Simulated);
+    assert_eq!(c.mqtt.port, 1884);
+    assert_eq!(c.http_listen.to_string(), "127.0.0.1:9091");
+    let ids: Vec<&str> = c.sensors.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["mat-1", "photo-1"]);
+    assert_eq!(c.sensors[0].kind, protocol::EventKind::ButtonPressed);
+    assert_eq!(c.sensors[1].kind, protocol::EventKind::Motion);
+    assert_eq!(c.sensors[0].pull, Pull::Up);
+    assert_eq!(c.sensors[1].active, Active::High);
+}
+
+#[test]
+fn environment_variables_override_file_values() {
+    let c = build(
+        include_str!("../../examples/simulated.toml"),
+        &[
+            ("VIGIE_EDGE_DEVICE_ID", "pi-9"),
+            ("VIGIE_EDGE_MQTT_URL", "mqtts://broker.local:8884"),
+            ("VIGIE_TOPIC_PREFIX", "test-1"),
+            ("VIGIE_EDGE_API_URL", "https://cloud.example:8443/"),
+            ("VIGIE_EDGE_TOKEN", "abc.def"),
+            ("VIGIE_EDGE_DATA_DIR", "/tmp/x"),
+            ("VIGIE_EDGE_HTTP_LISTEN", "127.0.0.1:0"),
+            ("VIGIE_LOG_FORMAT", "json"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.device.as_str(), "pi-9");
+    assert_eq!(
+        c.mqtt,
+        MqttEndpoint {
+            tls: true,
+            host: "broker.local".into(),
+            port: 8884
+        }
+    );
+    assert_eq!(c.prefix.as_str(), "test-1");
+    assert_eq!(c.api_url.as_deref(), Some("https://cloud.example:8443/"));
+    assert_eq!(c.api_token.as_deref(), Some("abc.def"));
+    assert_eq!(c.outbox.data_dir, Path::new("/tmp/x"));
+    assert_eq!(c.http_listen.port(), 0);
+    assert_eq!(c.log_format, LogFormat::Json);
+}
+
+#[test]
+fn every_documented_override_is_handled() {
+    for (var, key) in env::OVERRIDES {
+        let doc = include_str!("../../CONFIG.md");
+        assert!(doc.contains(var), "{var} missing from CONFIG.md");
+        assert!(doc.contains(key), "{key} missing from CONFIG.md");
+    }
+}
+
+#[test]
+fn simulated_sensors_refuse_a_non_loopback_listen_address() {
+    let text = include_str!("../../examples/simulated.toml");
+    let err = build(text, &[("VIGIE_EDGE_HTTP_LISTEN", "0.0.0.0:9091")]).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("http.listen"), "{message}");
+    assert!(message.contains("loopback"), "{message}");
+    assert!(build(text, &[("VIGIE_EDGE_HTTP_LISTEN", "[::1]:9091")]).is_ok());
+    assert!(build(text, &[("VIGIE_EDGE_HTTP_LISTEN", "localhost:9091")]).is_ok());
+}
+
+#[test]
+fn real_sensors_may_listen_on_any_address() {
+    let text = r#"
+[device]
+id = "pi-1"
+[http]
+listen = "0.0.0.0:9091"
+[[sensors.input]]
+id = "mat-1"
+kind = "button_pressed"
+pin = 17
+"#;
+    assert!(build(text, &[]).is_ok());
+}
+
+#[test]
+fn an_unknown_key_is_refused_and_named() {
+    let err = build("[device]\nid = \"pi-1\"\ncolour = \"red\"\n", &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Parse { .. }));
+    assert!(err.to_string().contains("colour"), "{err}");
+}
+
+#[test]
+fn a_missing_device_id_is_refused() {
+    let err = build("[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("device"), "{err}");
+}
+
+#[test]
+fn bad_values_are_refused_with_the_key_that_was_wrong() {
+    let cases: &[(&str, &str)] = &[
+        ("[device]\nid = \"Pi 1\"", "device.id"),
+        (
+            "[device]\nid = \"pi-1\"\n[mqtt]\nurl = \"tcp://x:1\"",
+            "mqtt.url",
+        ),
+        (
+            "[device]\nid = \"pi-1\"\n[mqtt]\nurl = \"mqtt://x:99999\"",
+            "mqtt.url",
+        ),
+        ("[device]\nid = \"pi-1\"\n[mqtt]\nurl = \"mqtt://:1883\"", "mqtt.url"),
+        (
+            "[device]\nid = \"pi-1\"\n[mqtt]\ntopic_prefix = \"a/#\"",
+            "mqtt.topic_prefix",
+        ),
+        ("[device]\nid = \"pi-1\"\n[mqtt]\nkeep_alive_s = 1", "mqtt.keep_alive_s"),
+        ("[device]\nid = \"pi-1\"\n[api]\nurl = \"ftp://x\"", "api.url"),
+        ("[device]\nid = \"pi-1\"\n[api]\ntoken = \"a b\"", "api.token"),
+        ("[device]\nid = \"pi-1\"\n[http]\nlisten = \"nowhere\"", "http.listen"),
+        ("[device]\nid = \"pi-1\"\n[outbox]\nmax_in_flight = 0", "outbox.max_in_flight"),
+        ("[device]\nid = \"pi-1\"\n[log]\nformat = \"xml\"", "log.format"),
+        ("[device]\nid = \"pi-1\"\n[sensors]\nbackend = \"usb\"", "sensors.backend"),
+        (
+            "[device]\nid = \"pi-1\"\n[[sensors.input]]\nid = \"m\"\nkind = \"smoke\"\npin = 1",
+            "sensors.input[0].kind",
+        ),
+        (
+            "[device]\nid = \"pi-1\"\n[[sensors.input]]\nid = \"m\"\nkind = \"motion\"",
+            "sensors.input[0].pin",
+        ),
+        (
+            "[device]\nid = \"pi-1\"\n[[sensors.input]]\nid = \"m\"\nkind = \"motion\"\npin = 1\npull = \"sideways\"",
+            "sensors.input[0].pull",
+        ),
+        (
+            "[device]\nid = \"pi-1\"\n[[sensors.input]]\nid = \"m\"\nkind = \"motion\"\npin = 1\nactive = \"maybe\"",
+            "sensors.input[0].active",
+        ),
+        (
+            "[device]\nid = \"pi-1\"\n[[sensors.input]]\nid = \"m\"\nkind = \"motion\"\npin = 1\n[[sensors.input]]\nid = \"m\"\nkind = \"button_pressed\"\npin = 2",
+            "sensors.input[1].id",
+        ),
+    ];
+    for (text, key) in cases {
+        let err = build(text, &[]).unwrap_err();
+        assert_eq!(invalid_key(err), *key, "for {text:?}");
+    }
+}
+
+#[test]
+fn mqtt_urls_default_their_port_by_scheme() {
+    assert_eq!(validated::parse_mqtt_url("mqtt://h").unwrap().port, 1883);
+    assert_eq!(validated::parse_mqtt_url("mqtts://h").unwrap().port, 8883);
+    let v6 = validated::parse_mqtt_url("mqtt://[::1]:1884").unwrap();
+    assert_eq!((v6.host.as_str(), v6.port), ("::1", 1884));
+}

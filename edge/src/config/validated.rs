@@ -1,0 +1,374 @@
+//! The checked configuration the rest of the edge uses, built from [`RawConfig`] by
+//! [`Config::from_raw`]. Every rule that can be checked before starting is checked here, including the
+//! refusal to serve simulated sensors on a non-loopback address.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use protocol::{DeviceId, EventKind, SensorId, TopicPrefix};
+
+use super::raw::{RawConfig, RawInput};
+use super::ConfigError;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub device: DeviceId,
+    pub clock_synced: bool,
+    pub mqtt: MqttEndpoint,
+    pub prefix: TopicPrefix,
+    pub keep_alive: Duration,
+    pub heartbeat: Duration,
+    pub reconnect_base: Duration,
+    pub reconnect_max: Duration,
+    pub api_url: Option<String>,
+    pub api_token: Option<String>,
+    pub http_listen: SocketAddr,
+    pub outbox: OutboxConfig,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub backend: Backend,
+    pub sensors: Vec<SensorConfig>,
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttEndpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The outbox's limits and timers.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    pub data_dir: PathBuf,
+    pub max_in_flight: usize,
+    pub max_events: u64,
+    pub resend_timeout: Duration,
+    pub resend_timeout_max: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Gpio,
+    Simulated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    Up,
+    Down,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Active {
+    Low,
+    High,
+}
+
+/// One sensor, checked.
+#[derive(Debug, Clone)]
+pub struct SensorConfig {
+    pub id: SensorId,
+    pub kind: EventKind,
+    pub pin: Option<u8>,
+    pub pull: Pull,
+    pub active: Active,
+    pub debounce: Duration,
+    pub min_active: Duration,
+}
+
+impl Config {
+    /// Checks every value; the first problem found is returned with its key.
+    pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        let device = DeviceId::new(raw.device.id.clone())
+            .map_err(|e| ConfigError::invalid("device.id", e.to_string()))?;
+        let mqtt = parse_mqtt_url(&raw.mqtt.url)?;
+        let prefix = TopicPrefix::new(&raw.mqtt.topic_prefix)
+            .map_err(|e| ConfigError::invalid("mqtt.topic_prefix", e.to_string()))?;
+        if raw.mqtt.keep_alive_s < 5 {
+            return Err(ConfigError::invalid(
+                "mqtt.keep_alive_s",
+                "must be at least 5 seconds",
+            ));
+        }
+        positive("mqtt.heartbeat_ms", raw.mqtt.heartbeat_ms)?;
+        positive("mqtt.reconnect_base_ms", raw.mqtt.reconnect_base_ms)?;
+        if raw.mqtt.reconnect_max_ms < raw.mqtt.reconnect_base_ms {
+            return Err(ConfigError::invalid(
+                "mqtt.reconnect_max_ms",
+                "must be at least mqtt.reconnect_base_ms",
+            ));
+        }
+        let api_url = raw.api.url.clone().filter(|u| !u.is_empty());
+        if let Some(url) = &api_url {
+            check_api_url(url)?;
+        }
+        let api_token = raw.api.token.clone().filter(|t| !t.is_empty());
+        if let Some(token) = &api_token {
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ConfigError::invalid(
+                    "api.token",
+                    "must not contain spaces or control characters",
+                ));
+            }
+        }
+        let http_listen = parse_listen(&raw.http.listen)?;
+        let outbox = check_outbox(&raw)?;
+        let log_format = match raw.log.format.as_str() {
+            "auto" => LogFormat::Auto,
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log.format",
+                    format!("{other:?} is not one of auto, json, pretty"),
+                ))
+            }
+        };
+        let backend = match raw.sensors.backend.as_str() {
+            "gpio" => Backend::Gpio,
+            "simulated" => Backend::Simulated,
+            other => {
+                return Err(ConfigError::invalid(
+                    "sensors.backend",
+                    format!("{other:?} is not one of gpio, simulated"),
+                ))
+            }
+        };
+        if backend == Backend::Simulated && !http_listen.ip().is_loopback() {
+            return Err(ConfigError::invalid(
+                "http.listen",
+                format!(
+                    "{http_listen} is not a loopback address; simulated sensors accept injected \
+                     events over HTTP, so they only listen on 127.0.0.1 or [::1]"
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut sensors = Vec::with_capacity(raw.sensors.input.len());
+        for (i, input) in raw.sensors.input.iter().enumerate() {
+            let sensor = check_sensor(i, input, backend)?;
+            if !seen.insert(sensor.id.clone()) {
+                return Err(ConfigError::invalid(
+                    format!("sensors.input[{i}].id"),
+                    format!("sensor id {} is used twice", sensor.id),
+                ));
+            }
+            sensors.push(sensor);
+        }
+        Ok(Config {
+            device,
+            clock_synced: raw.device.clock_synced,
+            mqtt,
+            prefix,
+            keep_alive: Duration::from_secs(raw.mqtt.keep_alive_s),
+            heartbeat: Duration::from_millis(raw.mqtt.heartbeat_ms),
+            reconnect_base: Duration::from_millis(raw.mqtt.reconnect_base_ms),
+            reconnect_max: Duration::from_millis(raw.mqtt.reconnect_max_ms),
+            api_url,
+            api_token,
+            http_listen,
+            outbox,
+            log_format,
+            log_level: raw.log.level,
+            backend,
+            sensors,
+        })
+    }
+}
+
+fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::invalid(key, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_outbox(raw: &RawConfig) -> Result<OutboxConfig, ConfigError> {
+    let o = &raw.outbox;
+    if o.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid("outbox.data_dir", "must not be empty"));
+    }
+    if o.max_in_flight == 0 || o.max_in_flight > 10_000 {
+        return Err(ConfigError::invalid(
+            "outbox.max_in_flight",
+            "must be between 1 and 10000",
+        ));
+    }
+    positive("outbox.max_events", o.max_events)?;
+    positive("outbox.resend_timeout_ms", o.resend_timeout_ms)?;
+    if o.resend_timeout_max_ms < o.resend_timeout_ms {
+        return Err(ConfigError::invalid(
+            "outbox.resend_timeout_max_ms",
+            "must be at least outbox.resend_timeout_ms",
+        ));
+    }
+    Ok(OutboxConfig {
+        data_dir: o.data_dir.clone(),
+        max_in_flight: o.max_in_flight,
+        max_events: o.max_events,
+        resend_timeout: Duration::from_millis(o.resend_timeout_ms),
+        resend_timeout_max: Duration::from_millis(o.resend_timeout_max_ms),
+    })
+}
+
+fn check_sensor(i: usize, raw: &RawInput, backend: Backend) -> Result<SensorConfig, ConfigError> {
+    let key = |field: &str| format!("sensors.input[{i}].{field}");
+    let id = SensorId::new(raw.id.clone())
+        .map_err(|e| ConfigError::invalid(key("id"), e.to_string()))?;
+    let kind = EventKind::parse(&raw.kind);
+    if !kind.is_known() {
+        return Err(ConfigError::invalid(
+            key("kind"),
+            format!("{:?} is not one of button_pressed, motion", raw.kind),
+        ));
+    }
+    if backend == Backend::Gpio && raw.pin.is_none() {
+        return Err(ConfigError::invalid(
+            key("pin"),
+            "is required with sensors.backend = \"gpio\" (a BCM GPIO number)",
+        ));
+    }
+    if let Some(pin) = raw.pin {
+        if pin > 53 {
+            return Err(ConfigError::invalid(
+                key("pin"),
+                "must be a BCM GPIO number 0..=53",
+            ));
+        }
+    }
+    let pull = match raw.pull.as_str() {
+        "up" => Pull::Up,
+        "down" => Pull::Down,
+        "none" => Pull::None,
+        other => {
+            return Err(ConfigError::invalid(
+                key("pull"),
+                format!("{other:?} is not one of up, down, none"),
+            ))
+        }
+    };
+    let active = match raw.active.as_str() {
+        "low" => Active::Low,
+        "high" => Active::High,
+        other => {
+            return Err(ConfigError::invalid(
+                key("active"),
+                format!("{other:?} is not one of low, high"),
+            ))
+        }
+    };
+    Ok(SensorConfig {
+        id,
+        kind,
+        pin: raw.pin,
+        pull,
+        active,
+        debounce: Duration::from_millis(raw.debounce_ms),
+        min_active: Duration::from_millis(raw.min_active_ms),
+    })
+}
+
+/// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (ports default to 1883 and 8883).
+pub fn parse_mqtt_url(url: &str) -> Result<MqttEndpoint, ConfigError> {
+    let bad = |reason: String| ConfigError::invalid("mqtt.url", reason);
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtt://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("mqtts://") {
+        (true, rest)
+    } else {
+        return Err(bad(format!(
+            "{url:?} must start with mqtt:// or mqtts:// (e.g. mqtt://127.0.0.1:1883)"
+        )));
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.contains(['/', '@', '?', '#']) {
+        return Err(bad(format!(
+            "{url:?} must be only scheme://host:port (no path, user or query)"
+        )));
+    }
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = split_host_port(rest).map_err(|reason| bad(format!("{url:?}: {reason}")))?;
+    if host.is_empty() {
+        return Err(bad(format!("{url:?} has no host")));
+    }
+    Ok(MqttEndpoint {
+        tls,
+        host,
+        port: port.unwrap_or(default_port),
+    })
+}
+
+/// Splits `host`, `host:port`, `[v6]` or `[v6]:port`.
+fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("unclosed '['")?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':').ok_or("junk after ']'")?)),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (s, None),
+        }
+    };
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("port {p:?} is not a number 1..65535"))
+        })
+        .transpose()?;
+    if port == Some(0) {
+        return Err("port 0 is not allowed".into());
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, ConfigError> {
+    let bad = |reason: String| ConfigError::invalid("http.listen", reason);
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    match s.rsplit_once(':') {
+        Some(("localhost", port)) => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| bad(format!("port {port:?} is not a number")))?;
+            Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+        }
+        _ => Err(bad(format!(
+            "{s:?} is not host:port with an IP address or localhost (e.g. 127.0.0.1:9091)"
+        ))),
+    }
+}
+
+fn check_api_url(url: &str) -> Result<(), ConfigError> {
+    let bad = |reason: String| ConfigError::invalid("api.url", reason);
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad(format!("{url:?} must start with http:// or https://")))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(bad(format!("{url:?} has no host")));
+    }
+    if url.chars().any(|c| c.is_whitespace()) {
+        return Err(bad(format!("{url:?} contains spaces")));
+    }
+    split_host_port(authority).map_err(|reason| bad(format!("{url:?}: {reason}")))?;
+    Ok(())
+}

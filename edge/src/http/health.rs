@@ -1,0 +1,33 @@
+//! `GET /healthz` (the process is alive) and `GET /readyz` (every required actor is ready; the
+//! uplink being down is `degraded`, not unready: the Pi still stores events).
+
+use ::actors::health::Readiness;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use super::AppState;
+
+/// The `/readyz` body: each component's state plus the outbox depth.
+#[derive(Serialize)]
+pub struct ReadyBody {
+    #[serde(flatten)]
+    pub readiness: Readiness,
+    /// Stored events the cloud has not confirmed yet.
+    pub queue_depth: u64,
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let body = ReadyBody {
+        readiness: state.health.readiness(),
+        queue_depth: state.depth.get(),
+    };
+    if body.readiness.ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,29 @@
+//! The edge's local HTTP port (actix-web): `GET /healthz`, `GET /readyz`, and with simulated sensors
+//! `POST /sim/{button|motion}[?sensor=ID]`.
+
+pub mod health;
+pub mod sim;
+
+use ::actors::HealthRegistry;
+use actix_web::web;
+
+use crate::outbox::QueueDepth;
+use crate::sensor::Sensors;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub health: HealthRegistry,
+    pub depth: QueueDepth,
+    pub sensors: Sensors,
+}
+
+/// Registers every route (used by the server and by in-process tests).
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/sim/{kind}", web::post().to(sim::simulate));
+    }
+}

@@ -1,0 +1,22 @@
+//! `vigie-edge`, the Pi supervisor: sensor actors feed a durable outbox, an uplink actor drains it to
+//! MQTT, and a local HTTP port serves health (and, with simulated sensors, injects activations).
+//!
+//! Code map:
+//! - [`config`]: the TOML file and its environment overrides, raw → validated.
+//! - [`sensor`]: the debounce core, one actor per sensor, and the GPIO and simulated backends.
+//! - [`outbox`]: the sled store (single writer thread, group commit), the pure bookkeeping core and
+//!   the outbox actor.
+//! - [`uplink`]: the MQTT actor (rumqttc), its pkid tracker and its connection options.
+//! - [`http`]: `/healthz`, `/readyz`, `/sim/{kind}`.
+//! - [`app`]: wiring and shutdown; [`logging`]: the tracing subscriber.
+//!
+//! Architecture invariant: an event is durable in the outbox before anything else happens to it, and
+//! it leaves the outbox only when the cloud confirms its commit (`system/{device}/ack`).
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod outbox;
+pub mod sensor;
+pub mod uplink;

@@ -1,0 +1,339 @@
+//! The outbox actor (supervised): the one door into the outbox. Sensors send it [`Append`]; it
+//! hands appends to the writer thread (which answers once the event is durable), keeps the
+//! [`OutboxState`] core up to date from the writer and the uplink, and tells the uplink what to
+//! publish.
+//!
+//! Mailbox: actix's default bounded mailbox for `send`; the uplink and the writer use `do_send`,
+//! whose volume is bounded by the publish window and the writer's queue. Nothing here blocks: sled
+//! flushes happen on the writer thread, and reads come from sled's cache.
+
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ::actors::{guard, ComponentState, HealthRegistry, RestartPolicy, SharedClock};
+use actix::prelude::*;
+use protocol::{EventEnvelope, Topic, TopicPrefix};
+
+use super::state::{OutboxPolicy, OutboxState};
+use super::store::{Store, StoreError};
+use super::writer::{self, AppendRequest, WriterConfig, WriterHandle};
+use super::{OutboxError, QueueDepth};
+use crate::uplink::PublishEvent;
+
+const NAME: &str = "outbox";
+
+/// Store one activation; answers once it is durable.
+#[derive(Message)]
+#[rtype(result = "Result<EventEnvelope, OutboxError>")]
+pub struct Append(pub AppendRequest);
+
+/// From the writer: a batch is durable (in `seq` order).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stored(pub Vec<EventEnvelope>);
+
+/// Where to send publishes (set once the uplink exists).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachUplink(pub Recipient<PublishEvent>);
+
+/// From the uplink: connected (a fresh session), everything unconfirmed goes out again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LinkUp;
+
+/// From the uplink: disconnected.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LinkDown;
+
+/// From the uplink: the broker acknowledged the publish of `seq` (in flight, not confirmed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PubAcked(pub u64);
+
+/// From the uplink: it could not take the publish of `seq`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishFailed(pub u64);
+
+/// From the uplink: the cloud's `DeviceAck` (highest contiguous committed `seq`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloudAck(pub u64);
+
+/// The outbox actor.
+pub struct OutboxActor {
+    prefix: TopicPrefix,
+    store: Store,
+    writer: WriterHandle,
+    core: OutboxState,
+    policy_cfg: OutboxPolicy,
+    uplink: Option<Recipient<PublishEvent>>,
+    depth: QueueDepth,
+    clock: SharedClock,
+    health: HealthRegistry,
+    restart: RestartPolicy,
+}
+
+/// What starting the outbox gives back.
+pub struct StartedOutbox {
+    pub addr: Addr<OutboxActor>,
+    pub writer: WriterHandle,
+    pub writer_thread: JoinHandle<()>,
+    pub depth: QueueDepth,
+}
+
+/// Everything the outbox needs to start.
+pub struct OutboxSetup {
+    pub store: Store,
+    pub loaded: super::Loaded,
+    pub writer: WriterConfig,
+    pub policy: OutboxPolicy,
+    pub prefix: TopicPrefix,
+    pub clock: SharedClock,
+    pub health: HealthRegistry,
+}
+
+impl OutboxActor {
+    /// Spawns the writer thread and starts the actor under a `Supervisor`.
+    pub fn start(setup: OutboxSetup) -> Result<StartedOutbox, StoreError> {
+        let slot: Arc<OnceLock<Addr<OutboxActor>>> = Arc::new(OnceLock::new());
+        let notify = slot.clone();
+        let (writer, writer_thread) = writer::spawn(
+            setup.store.clone(),
+            &setup.loaded,
+            setup.writer,
+            Box::new(move |batch| {
+                if let Some(addr) = notify.get() {
+                    addr.do_send(Stored(batch));
+                }
+            }),
+        )
+        .map_err(|e| StoreError::Corrupt {
+            seq: 0,
+            reason: format!("cannot start the writer thread: {e}"),
+        })?;
+        let depth = QueueDepth::default();
+        let core = OutboxState::new(
+            setup.policy,
+            setup.loaded.confirmed_seq,
+            setup.loaded.pending.iter().copied(),
+        );
+        depth.set(core.depth());
+        setup.health.register(NAME, true);
+        let actor = OutboxActor {
+            prefix: setup.prefix,
+            store: setup.store,
+            writer: writer.clone(),
+            core,
+            policy_cfg: setup.policy,
+            uplink: None,
+            depth: depth.clone(),
+            clock: setup.clock,
+            health: setup.health,
+            restart: RestartPolicy::standard(NAME),
+        };
+        let addr = Supervisor::start(move |_| actor);
+        let _ = slot.set(addr.clone());
+        Ok(StartedOutbox {
+            addr,
+            writer,
+            writer_thread,
+            depth,
+        })
+    }
+
+    fn now(&self) -> Duration {
+        self.clock.monotonic()
+    }
+
+    /// Hands `seqs` to the uplink, oldest first.
+    fn publish(&mut self, seqs: Vec<u64>) {
+        for seq in seqs {
+            let Some(uplink) = &self.uplink else {
+                self.core.publish_failed(seq);
+                continue;
+            };
+            let event = match self.store.get(seq) {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    tracing::error!(seq, "a pending event is missing from the store");
+                    self.core.publish_failed(seq);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(seq, error = %e, "reading a pending event failed");
+                    self.core.publish_failed(seq);
+                    continue;
+                }
+            };
+            let Some(topic) = Topic::for_event(&event.kind, event.device.clone()) else {
+                tracing::error!(seq, kind = %event.kind, "no topic for this event kind");
+                continue;
+            };
+            uplink.do_send(PublishEvent {
+                seq,
+                event_id: event.id,
+                topic: topic.render(&self.prefix),
+                payload: event.to_json(),
+            });
+        }
+        self.depth.set(self.core.depth());
+    }
+
+    /// Runs `body` under [`guard`]: a panic restarts the actor instead of killing it.
+    fn guarded(&mut self, ctx: &mut Context<Self>, body: impl FnOnce(&mut Self)) {
+        guard(
+            self,
+            ctx,
+            |a| (&mut a.restart, &a.clock, &a.health),
+            |a, _| body(a),
+        );
+    }
+}
+
+impl Actor for OutboxActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.restart.apply(&self.clock, ctx);
+        let every = (self.policy_cfg.resend_timeout / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        ctx.run_interval(every, |act, ctx| {
+            act.guarded(ctx, |a| {
+                let now = a.now();
+                let seqs = a.core.tick(now);
+                a.publish(seqs);
+            })
+        });
+        self.health.set(NAME, ComponentState::Ready);
+        tracing::info!(
+            queue_depth = self.core.depth(),
+            confirmed_seq = self.core.confirmed_seq(),
+            "outbox ready"
+        );
+    }
+}
+
+impl Supervised for OutboxActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Rebuild the bookkeeping from what is durable; a resend of everything is harmless.
+        let link_up = self.core.is_link_up();
+        match self.store.load() {
+            Ok(loaded) => {
+                self.core = OutboxState::new(
+                    self.policy_cfg,
+                    loaded.confirmed_seq,
+                    loaded.pending.iter().copied(),
+                );
+                if link_up {
+                    let seqs = self.core.link_up(self.now());
+                    self.publish(seqs);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reloading the outbox after a restart failed"),
+        }
+    }
+}
+
+impl Handler<Append> for OutboxActor {
+    type Result = ResponseFuture<Result<EventEnvelope, OutboxError>>;
+
+    fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
+        let queued = self.writer.append(msg.0);
+        Box::pin(async move {
+            match queued {
+                Ok(reply) => reply.await.unwrap_or(Err(OutboxError::Closed)),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+impl Handler<Stored> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stored, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| {
+            let now = a.now();
+            let mut seqs = Vec::new();
+            for event in msg.0 {
+                seqs.extend(a.core.stored(event.seq, now));
+            }
+            a.publish(seqs);
+        });
+    }
+}
+
+impl Handler<AttachUplink> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachUplink, _: &mut Context<Self>) {
+        self.uplink = Some(msg.0);
+    }
+}
+
+impl Handler<LinkUp> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, _: LinkUp, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| {
+            let seqs = a.core.link_up(a.now());
+            if !seqs.is_empty() {
+                tracing::info!(
+                    queue_depth = a.core.depth(),
+                    "link up: sending unconfirmed events"
+                );
+            }
+            a.publish(seqs);
+        });
+    }
+}
+
+impl Handler<LinkDown> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, _: LinkDown, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| a.core.link_down());
+    }
+}
+
+impl Handler<PubAcked> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PubAcked, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| {
+            let seqs = a.core.pub_acked(msg.0, a.now());
+            a.publish(seqs);
+        });
+    }
+}
+
+impl Handler<PublishFailed> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishFailed, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| a.core.publish_failed(msg.0));
+    }
+}
+
+impl Handler<CloudAck> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloudAck, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| {
+            let (delete, seqs) = a.core.confirmed(msg.0, a.now());
+            if let Some(acked) = delete {
+                tracing::info!(
+                    acked_seq = acked,
+                    queue_depth = a.core.depth(),
+                    "cloud confirmed events"
+                );
+                a.writer.confirm(acked);
+            }
+            a.publish(seqs);
+        });
+    }
+}

@@ -1,0 +1,46 @@
+//! The outbox: every event is durable here first and stays until the cloud confirms its commit.
+//!
+//! - [`store`]: the sled database (events by `seq`, next and confirmed `seq`).
+//! - [`writer`]: the single writer thread (seq assignment, group commit).
+//! - [`state`]: the pure bookkeeping core (window, resends, confirmations).
+//! - [`actor`]: the supervised actor that ties them to the sensors and the uplink.
+
+pub mod actor;
+pub mod state;
+pub mod store;
+pub mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use actor::{Append, OutboxActor};
+pub use state::{OutboxPolicy, OutboxState};
+pub use store::{Loaded, Store, StoreError};
+pub use writer::{AppendRequest, WriterConfig, WriterHandle};
+
+/// Why an activation was not stored (the HTTP layer answers 503 with this message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the outbox is full: {limit} events await the cloud's confirmation; it drains when the uplink is back")]
+    Full { limit: u64 },
+    #[error("the outbox is busy: {0} writes are already waiting; retry shortly")]
+    Busy(usize),
+    #[error("the outbox could not store the event: {0}")]
+    Storage(String),
+    #[error("the outbox is closed (shutting down or restarting)")]
+    Closed,
+}
+
+/// The number of stored, unconfirmed events, shared with the uplink (heartbeat) and `/readyz`.
+#[derive(Debug, Clone, Default)]
+pub struct QueueDepth(Arc<AtomicU64>);
+
+impl QueueDepth {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, depth: u64) {
+        self.0.store(depth, Ordering::Relaxed);
+    }
+}

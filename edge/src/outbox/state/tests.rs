@@ -1,0 +1,243 @@
+//! The outbox bookkeeping core, by example and against a model.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const S: Duration = Duration::from_secs(1);
+
+fn policy(window: usize) -> OutboxPolicy {
+    OutboxPolicy {
+        max_in_flight: window,
+        resend_timeout: 10 * S,
+        resend_timeout_max: 40 * S,
+    }
+}
+
+fn fresh(window: usize) -> OutboxState {
+    OutboxState::new(policy(window), 0, [])
+}
+
+#[test]
+fn nothing_is_published_while_the_link_is_down() {
+    let mut o = fresh(4);
+    assert!(o.stored(1, S).is_empty());
+    assert!(o.stored(2, S).is_empty());
+    assert_eq!(o.depth(), 2);
+    assert_eq!(o.link_up(2 * S), [1, 2]);
+}
+
+#[test]
+fn a_stored_event_is_published_at_once_when_the_link_is_up() {
+    let mut o = fresh(4);
+    o.link_up(S);
+    assert_eq!(o.stored(1, S), [1]);
+    assert_eq!(o.stage(1), Some(Stage::Sent { at: S }));
+}
+
+#[test]
+fn the_window_bounds_publishes_without_a_broker_puback() {
+    let mut o = fresh(2);
+    for seq in 1..=5 {
+        o.stored(seq, S);
+    }
+    assert_eq!(o.link_up(S), [1, 2]);
+    assert_eq!(o.in_flight(), 2);
+    assert_eq!(o.pub_acked(1, S), [3], "a PubAck frees one slot");
+    assert_eq!(o.pub_acked(2, S), [4]);
+    assert_eq!(o.in_flight(), 2);
+}
+
+#[test]
+fn a_broker_puback_only_marks_an_event_in_flight() {
+    let mut o = fresh(4);
+    o.link_up(S);
+    o.stored(1, S);
+    o.pub_acked(1, S);
+    assert_eq!(o.stage(1), Some(Stage::Delivered { at: S }));
+    assert_eq!(o.depth(), 1, "still stored until the cloud confirms");
+}
+
+#[test]
+fn a_cloud_ack_removes_everything_up_to_its_seq_and_only_once() {
+    let mut o = fresh(8);
+    o.link_up(S);
+    for seq in 1..=4 {
+        o.stored(seq, S);
+    }
+    o.pub_acked(1, S);
+    let (delete, _) = o.confirmed(3, S);
+    assert_eq!(delete, Some(3));
+    assert_eq!(o.depth(), 1);
+    assert_eq!(o.in_flight(), 1, "seq 4 is still without PubAck");
+    assert_eq!(o.confirmed_seq(), 3);
+    assert_eq!(o.confirmed(3, S).0, None, "a repeated ack changes nothing");
+    assert_eq!(o.confirmed(2, S).0, None, "an older ack changes nothing");
+}
+
+#[test]
+fn a_confirmation_frees_window_slots_of_events_without_puback() {
+    let mut o = fresh(1);
+    o.stored(1, S);
+    o.stored(2, S);
+    assert_eq!(o.link_up(S), [1]);
+    let (_, publish) = o.confirmed(1, S);
+    assert_eq!(publish, [2]);
+}
+
+#[test]
+fn a_reconnect_resends_every_unconfirmed_event_in_order() {
+    let mut o = fresh(8);
+    o.link_up(S);
+    for seq in 1..=3 {
+        o.stored(seq, S);
+    }
+    o.pub_acked(1, S);
+    o.pub_acked(2, S);
+    o.link_down();
+    assert_eq!(o.in_flight(), 0);
+    assert!(o.stored(4, 2 * S).is_empty());
+    assert_eq!(o.link_up(3 * S), [1, 2, 3, 4]);
+}
+
+#[test]
+fn an_unconfirmed_event_is_resent_after_its_timeout_which_then_doubles() {
+    let mut o = fresh(8);
+    o.link_up(Duration::ZERO);
+    o.stored(1, Duration::ZERO);
+    o.pub_acked(1, Duration::ZERO);
+    assert!(o.tick(9 * S).is_empty());
+    assert_eq!(o.tick(10 * S), [1], "first timeout: 10 s");
+    o.pub_acked(1, 10 * S);
+    assert!(o.tick(29 * S).is_empty());
+    assert_eq!(o.tick(30 * S), [1], "second timeout: 20 s");
+    assert_eq!(o.tick(70 * S), [1], "third: 40 s");
+    assert_eq!(o.tick(110 * S), [1], "capped at 40 s");
+}
+
+#[test]
+fn a_failed_handoff_is_retried_on_the_next_tick() {
+    let mut o = fresh(8);
+    o.link_up(S);
+    o.stored(1, S);
+    o.publish_failed(1);
+    assert_eq!(o.stage(1), Some(Stage::Queued));
+    assert_eq!(o.in_flight(), 0);
+    assert_eq!(o.tick(S), [1]);
+}
+
+#[test]
+fn a_puback_for_a_queued_resend_spares_sending_it_again() {
+    let mut o = fresh(1);
+    o.stored(1, S);
+    o.stored(2, S);
+    o.link_up(S);
+    // rumqttc replays an old-session publish of seq 2 and the broker acks it.
+    assert!(o.pub_acked(2, S).is_empty());
+    assert_eq!(o.stage(2), Some(Stage::Delivered { at: S }));
+    assert!(o.pub_acked(1, S).is_empty(), "2 is not sent again");
+}
+
+#[test]
+fn a_restart_reloads_pending_events_as_queued_above_the_confirmed_seq() {
+    let mut o = OutboxState::new(policy(8), 5, [4, 6, 7]);
+    assert_eq!(o.depth(), 2, "seq 4 was already confirmed");
+    assert_eq!(o.link_up(S), [6, 7]);
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Store,
+    LinkUp,
+    LinkDown,
+    PubAck(usize),
+    PublishFailed(usize),
+    Confirm(u64),
+    Advance(u64),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        4 => Just(Action::Store),
+        1 => Just(Action::LinkUp),
+        1 => Just(Action::LinkDown),
+        4 => (0usize..16).prop_map(Action::PubAck),
+        1 => (0usize..16).prop_map(Action::PublishFailed),
+        2 => (0u64..40).prop_map(Action::Confirm),
+        2 => (0u64..30).prop_map(Action::Advance),
+    ]
+}
+
+proptest! {
+    /// The model: the set of stored seqs above the highest confirmation; a link flag; the set of seqs
+    /// handed to the uplink and not yet acknowledged.
+    #[test]
+    fn the_core_never_loses_an_event_and_respects_the_window(
+        actions in proptest::collection::vec(action(), 1..200),
+        window in 1usize..5,
+    ) {
+        let mut o = fresh(window);
+        let mut next_seq = 1u64;
+        let mut stored: BTreeSet<u64> = BTreeSet::new();
+        let mut confirmed = 0u64;
+        let mut link = false;
+        let mut sent: BTreeSet<u64> = BTreeSet::new();
+        let mut now = Duration::ZERO;
+        for a in actions {
+            let published = match a {
+                Action::Store => {
+                    stored.insert(next_seq);
+                    next_seq += 1;
+                    o.stored(next_seq - 1, now)
+                }
+                Action::LinkUp => { link = true; sent.clear(); o.link_up(now) }
+                Action::LinkDown => { link = false; sent.clear(); o.link_down(); vec![] }
+                Action::PubAck(i) => match sent.iter().nth(i).copied() {
+                    Some(seq) => { sent.remove(&seq); o.pub_acked(seq, now) }
+                    None => vec![],
+                },
+                Action::PublishFailed(i) => match sent.iter().nth(i).copied() {
+                    Some(seq) => { sent.remove(&seq); o.publish_failed(seq); vec![] }
+                    None => vec![],
+                },
+                Action::Confirm(n) => {
+                    let n = n.min(next_seq - 1);
+                    let (delete, publish) = o.confirmed(n, now);
+                    prop_assert_eq!(delete.is_some(), n > confirmed);
+                    confirmed = confirmed.max(n);
+                    stored.retain(|s| *s > confirmed);
+                    sent.retain(|s| *s > confirmed);
+                    publish
+                }
+                Action::Advance(secs) => { now += Duration::from_secs(secs); o.tick(now) }
+            };
+            if !link {
+                prop_assert!(published.is_empty(), "published while the link was down");
+            }
+            for seq in &published {
+                prop_assert!(stored.contains(seq), "published {} which is not stored", seq);
+            }
+            let mut sorted = published.clone();
+            sorted.sort();
+            prop_assert_eq!(&sorted, &published, "publishes go oldest first");
+            sent.extend(published);
+            prop_assert_eq!(o.depth(), stored.len() as u64, "every stored event is kept");
+            prop_assert!(o.in_flight() <= window);
+            prop_assert_eq!(o.in_flight(), (1..next_seq)
+                .filter(|s| matches!(o.stage(*s), Some(Stage::Sent { .. })))
+                .count());
+        }
+        // Liveness: with the link up and every publish acknowledged, each stored event goes out.
+        let mut out: BTreeSet<u64> = o.link_up(now).into_iter().collect();
+        let mut frontier: Vec<u64> = out.iter().copied().collect();
+        while let Some(seq) = frontier.pop() {
+            for s in o.pub_acked(seq, now) {
+                out.insert(s);
+                frontier.push(s);
+            }
+        }
+        prop_assert_eq!(out, stored);
+    }
+}

@@ -1,0 +1,253 @@
+//! The outbox writer: one dedicated thread that owns every write to the [`Store`], assigns `seq`s and
+//! makes appends durable with group commit.
+//!
+//! Group commit: the thread takes one append, then every append already waiting (up to
+//! [`MAX_BATCH`]), assigns their `seq`s, writes them in one atomic sled batch and flushes once; every
+//! caller in the batch is answered after that single flush. If the write or the flush fails, the
+//! whole batch is refused, its `seq`s are given back (no gap is ever left in a device's sequence) and
+//! the next batch reuses them.
+//!
+//! Bounded: the request queue holds [`QUEUE_CAPACITY`] operations; when it is full an append is
+//! refused at once with [`OutboxError::Busy`] (the HTTP layer answers 503). Appends are also refused
+//! with [`OutboxError::Full`] when `max_events` unconfirmed events are already stored.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Utc};
+use protocol::{DeviceId, EventEnvelope, EventKind, SensorId, SCHEMA_VERSION};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::store::{Loaded, Store};
+use super::OutboxError;
+
+/// Operations waiting for the writer, at most.
+pub const QUEUE_CAPACITY: usize = 1024;
+/// Appends made durable by one flush, at most.
+pub const MAX_BATCH: usize = 256;
+
+/// An activation to store.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub sensor: SensorId,
+    pub kind: EventKind,
+    pub occurred_at: DateTime<Utc>,
+}
+
+type AppendReply = oneshot::Sender<Result<EventEnvelope, OutboxError>>;
+
+enum WriteOp {
+    Append(AppendRequest, AppendReply),
+    Confirm(u64),
+    Close(oneshot::Sender<()>),
+}
+
+/// Identity and limits the writer stamps on events.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub device: DeviceId,
+    pub clock_synced: bool,
+    pub max_events: u64,
+}
+
+/// Called on the writer thread with every durable batch, in `seq` order, before callers are answered.
+pub type OnStored = Box<dyn Fn(Vec<EventEnvelope>) + Send>;
+
+/// The handle used to reach the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: SyncSender<WriteOp>,
+}
+
+impl WriterHandle {
+    /// Queues an append; the receiver answers once the event is durable (or refused).
+    pub fn append(
+        &self,
+        req: AppendRequest,
+    ) -> Result<oneshot::Receiver<Result<EventEnvelope, OutboxError>>, OutboxError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(WriteOp::Append(req, reply))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => OutboxError::Busy(QUEUE_CAPACITY),
+                TrySendError::Disconnected(_) => OutboxError::Closed,
+            })?;
+        Ok(rx)
+    }
+
+    /// Deletes events up to `acked_seq` (not flushed: a lost confirmation only causes a resend).
+    /// Never blocks: with the queue full the deletion is skipped and the next ack (or the retained
+    /// ack after a restart) does it.
+    pub fn confirm(&self, acked_seq: u64) {
+        if self.tx.try_send(WriteOp::Confirm(acked_seq)).is_err() {
+            tracing::warn!(
+                acked_seq,
+                "outbox writer busy; deleting confirmed events later"
+            );
+        }
+    }
+
+    /// Flushes and stops the thread; the receiver answers when done.
+    pub fn close(&self) -> oneshot::Receiver<()> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(WriteOp::Close(reply));
+        rx
+    }
+}
+
+/// Starts the writer thread over `store` as it was `loaded`.
+pub fn spawn(
+    store: Store,
+    loaded: &Loaded,
+    config: WriterConfig,
+    on_stored: OnStored,
+) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
+    let (tx, rx) = sync_channel(QUEUE_CAPACITY);
+    let writer = Writer {
+        store,
+        config,
+        on_stored,
+        next_seq: loaded.next_seq,
+        confirmed: loaded.confirmed_seq,
+    };
+    let thread = std::thread::Builder::new()
+        .name("outbox-writer".into())
+        .spawn(move || writer.run(rx))?;
+    Ok((WriterHandle { tx }, thread))
+}
+
+struct Writer {
+    store: Store,
+    config: WriterConfig,
+    on_stored: OnStored,
+    next_seq: u64,
+    confirmed: u64,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<WriteOp>) {
+        let mut deferred: Option<WriteOp> = None;
+        loop {
+            let op = match deferred.take() {
+                Some(op) => op,
+                None => match rx.recv() {
+                    Ok(op) => op,
+                    Err(_) => break,
+                },
+            };
+            match op {
+                WriteOp::Append(req, reply) => {
+                    let mut batch = vec![(req, reply)];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(WriteOp::Append(req, reply)) => batch.push((req, reply)),
+                            Ok(other) => {
+                                deferred = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit(batch);
+                }
+                WriteOp::Confirm(acked) => self.confirm(acked),
+                WriteOp::Close(reply) => {
+                    if let Err(e) = self.store.flush() {
+                        tracing::error!(error = %e, "outbox flush at shutdown failed");
+                    }
+                    let _ = reply.send(());
+                    break;
+                }
+            }
+        }
+        tracing::debug!("outbox writer stopped");
+    }
+
+    fn commit(&mut self, batch: Vec<(AppendRequest, AppendReply)>) {
+        let first_seq = self.next_seq;
+        let depth = (first_seq - 1).saturating_sub(self.confirmed);
+        let room = self.config.max_events.saturating_sub(depth) as usize;
+        let mut accepted = Vec::new();
+        let mut replies = Vec::new();
+        for (i, (req, reply)) in batch.into_iter().enumerate() {
+            if i >= room {
+                let _ = reply.send(Err(OutboxError::Full {
+                    limit: self.config.max_events,
+                }));
+                continue;
+            }
+            accepted.push(EventEnvelope {
+                schema_version: SCHEMA_VERSION,
+                id: Uuid::now_v7(),
+                device: self.config.device.clone(),
+                seq: first_seq + accepted.len() as u64,
+                sensor: req.sensor,
+                kind: req.kind,
+                occurred_at: protocol::time::to_millis(req.occurred_at),
+                clock_synced: self.config.clock_synced,
+            });
+            replies.push(reply);
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let next_seq = first_seq + accepted.len() as u64;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.store.append(&accepted, next_seq)?;
+            self.store.flush()
+        }));
+        let failure = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the storage layer panicked".to_owned()),
+        };
+        if let Some(reason) = failure {
+            tracing::error!(%reason, count = accepted.len(), first_seq, "outbox append failed");
+            let seqs: Vec<u64> = accepted.iter().map(|e| e.seq).collect();
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                self.store.undo_append(&seqs, first_seq)
+            }));
+            for reply in replies {
+                let _ = reply.send(Err(OutboxError::Storage(reason.clone())));
+            }
+            return;
+        }
+        self.next_seq = next_seq;
+        for e in &accepted {
+            tracing::debug!(event_id = %e.id, seq = e.seq, sensor = %e.sensor, "event stored");
+        }
+        (self.on_stored)(accepted.clone());
+        for (reply, e) in replies.into_iter().zip(accepted) {
+            let _ = reply.send(Ok(e));
+        }
+    }
+
+    fn confirm(&mut self, acked: u64) {
+        if acked <= self.confirmed {
+            return;
+        }
+        if acked >= self.next_seq {
+            tracing::warn!(
+                acked_seq = acked,
+                next_seq = self.next_seq,
+                "the cloud confirmed seqs this device never stored (was its data wiped?); \
+                 continuing after them so that no seq is reused"
+            );
+            self.next_seq = acked + 1;
+        }
+        match self.store.confirm(acked, self.next_seq) {
+            Ok(removed) => {
+                self.confirmed = acked;
+                tracing::debug!(acked_seq = acked, removed, "confirmed events deleted");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, acked_seq = acked, "deleting confirmed events failed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
