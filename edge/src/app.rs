@@ -17,6 +17,10 @@ use crate::uplink::{Shutdown, UplinkActor};
 
 /// Runs the edge until a shutdown signal.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    // Every log line of the system thread (all actors) and of the threads spawned from it carries
+    // the device id.
+    let span = tracing::info_span!("edge", device_id = %config.device);
+    let _entered = span.enter();
     actix_rt::System::new().block_on(serve(config))
 }
 

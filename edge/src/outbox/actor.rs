@@ -111,10 +111,7 @@ impl OutboxActor {
                 }
             }),
         )
-        .map_err(|e| StoreError::Corrupt {
-            seq: 0,
-            reason: format!("cannot start the writer thread: {e}"),
-        })?;
+        .map_err(StoreError::Thread)?;
         let depth = QueueDepth::default();
         let core = OutboxState::new(
             setup.policy,

@@ -19,16 +19,25 @@ const CONFIRMED_SEQ: &[u8] = b"m/confirmed_seq";
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the outbox at {path}: {source}")]
+    #[error("cannot open the outbox at {path}")]
     Open {
         path: PathBuf,
         #[source]
         source: sled::Error,
     },
+    /// Kept without `#[source]` so that the 503 message carries the reason once.
     #[error("outbox storage failed: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
+    #[error("cannot start the outbox writer thread: {0}")]
+    Thread(std::io::Error),
     #[error("stored event {seq} is unreadable: {reason}")]
     Corrupt { seq: u64, reason: String },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Sled(e)
+    }
 }
 
 /// What a reopened store holds.

@@ -112,9 +112,10 @@ pub fn spawn(
         next_seq: loaded.next_seq,
         confirmed: loaded.confirmed_seq,
     };
+    let span = tracing::Span::current();
     let thread = std::thread::Builder::new()
         .name("outbox-writer".into())
-        .spawn(move || writer.run(rx))?;
+        .spawn(move || span.in_scope(|| writer.run(rx)))?;
     Ok((WriterHandle { tx }, thread))
 }
 

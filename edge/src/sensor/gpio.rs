@@ -51,9 +51,11 @@ pub fn spawn_reader(
     let id = sensor.id.to_string();
     let active = sensor.active;
     let thread_id = id.clone();
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name(format!("gpio-{id}"))
         .spawn(move || {
+            let _entered = span.enter();
             let send = |level: Level| {
                 let edge = RawEdge {
                     active: is_active(level, active),

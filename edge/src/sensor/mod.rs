@@ -17,8 +17,8 @@ pub use registry::{SensorHandle, Sensors};
 #[derive(Debug, thiserror::Error)]
 pub enum SensorError {
     #[error(
-        "sensor {sensor}: GPIO is not available ({source}); on a machine that is not a Raspberry Pi \
-         set `sensors.backend = \"simulated\"`"
+        "sensor {sensor}: GPIO is not available (on a machine that is not a Raspberry Pi, set \
+         `sensors.backend = \"simulated\"`)"
     )]
     Gpio {
         sensor: String,
@@ -27,7 +27,7 @@ pub enum SensorError {
     },
     #[error("sensor {sensor}: no pin configured")]
     NoPin { sensor: String },
-    #[error("sensor {sensor}: cannot start its reader thread: {source}")]
+    #[error("sensor {sensor}: cannot start its reader thread")]
     Thread {
         sensor: String,
         #[source]

@@ -1,0 +1,284 @@
+//! The outbox actor, sensor actors and the local HTTP routes, in process (no broker): a fake uplink
+//! records what the outbox asks it to publish.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ::actors::{HealthRegistry, SharedClock, SystemClock};
+use actix::prelude::*;
+use actix_web::{test, App};
+use protocol::{DeviceId, EventKind, SensorId, TopicPrefix};
+use vigie_edge::http::{self, AppState};
+use vigie_edge::outbox::actor::{AttachUplink, CloudAck, LinkUp, OutboxSetup, PubAcked};
+use vigie_edge::outbox::{OutboxActor, OutboxPolicy, QueueDepth, Store, WriterConfig};
+use vigie_edge::sensor::debounce::DebounceConfig;
+use vigie_edge::sensor::{SensorActor, SensorHandle, Sensors};
+use vigie_edge::uplink::PublishEvent;
+
+/// Records every publish it is asked for.
+struct FakeUplink(Arc<Mutex<Vec<PublishEvent>>>);
+
+impl Actor for FakeUplink {
+    type Context = Context<Self>;
+}
+
+impl Handler<PublishEvent> for FakeUplink {
+    type Result = ();
+    fn handle(&mut self, msg: PublishEvent, _: &mut Context<Self>) {
+        self.0.lock().unwrap().push(msg);
+    }
+}
+
+struct Rig {
+    outbox: Addr<OutboxActor>,
+    depth: QueueDepth,
+    health: HealthRegistry,
+    published: Arc<Mutex<Vec<PublishEvent>>>,
+    store: Store,
+    clock: SharedClock,
+    _dir: tempfile::TempDir,
+}
+
+fn rig(max_events: u64) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, loaded) = Store::open(dir.path()).unwrap();
+    let clock = SystemClock::shared();
+    let health = HealthRegistry::new();
+    let started = OutboxActor::start(OutboxSetup {
+        store: store.clone(),
+        loaded,
+        writer: WriterConfig {
+            device: DeviceId::new("pi-1").unwrap(),
+            clock_synced: true,
+            max_events,
+        },
+        policy: OutboxPolicy {
+            max_in_flight: 2,
+            resend_timeout: Duration::from_secs(60),
+            resend_timeout_max: Duration::from_secs(60),
+        },
+        prefix: TopicPrefix::new("it").unwrap(),
+        clock: clock.clone(),
+        health: health.clone(),
+    })
+    .unwrap();
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let fake = FakeUplink(published.clone()).start();
+    started.addr.do_send(AttachUplink(fake.recipient()));
+    Rig {
+        outbox: started.addr,
+        depth: started.depth,
+        health,
+        published,
+        store,
+        clock,
+        _dir: dir,
+    }
+}
+
+fn sensor(r: &Rig, id: &str, kind: EventKind) -> SensorHandle {
+    let actor = SensorActor::new(
+        SensorId::new(id).unwrap(),
+        kind.clone(),
+        DebounceConfig {
+            debounce: Duration::from_millis(30),
+            min_active: Duration::from_millis(50),
+        },
+        r.outbox.clone(),
+        r.clock.clone(),
+        r.health.clone(),
+    );
+    SensorHandle {
+        id: SensorId::new(id).unwrap(),
+        kind,
+        addr: Supervisor::start(move |_| actor),
+    }
+}
+
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn state(r: &Rig, simulated: bool, all: Vec<SensorHandle>) -> AppState {
+    AppState {
+        health: r.health.clone(),
+        depth: r.depth.clone(),
+        sensors: Sensors { simulated, all },
+    }
+}
+
+#[actix_web::test]
+async fn the_outbox_publishes_in_order_within_its_window_and_forgets_what_the_cloud_confirmed() {
+    let r = rig(100);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    for expected in 1..=3 {
+        let e = mat
+            .addr
+            .send(vigie_edge::sensor::Simulate)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.seq, expected);
+    }
+    assert!(r.published.lock().unwrap().is_empty(), "the link is down");
+    r.outbox.do_send(LinkUp);
+    until("two publishes (the window)", || {
+        r.published.lock().unwrap().len() == 2
+    })
+    .await;
+    {
+        let published = r.published.lock().unwrap();
+        assert_eq!(published[0].topic, "it/sensors/pi-1/button/pressed");
+        assert_eq!(published.iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2]);
+    }
+    r.outbox.do_send(PubAcked(1));
+    until("the third publish", || {
+        r.published.lock().unwrap().len() == 3
+    })
+    .await;
+    assert_eq!(r.depth.get(), 3, "a PubAck is not a confirmation");
+    r.outbox.do_send(CloudAck(3));
+    until("an empty outbox", || r.depth.get() == 0).await;
+    until("the store emptied", || {
+        r.store.load().unwrap().pending.is_empty()
+    })
+    .await;
+    assert_eq!(r.store.load().unwrap().next_seq, 4);
+}
+
+#[actix_web::test]
+async fn the_sim_route_answers_201_once_durable_and_503_when_the_outbox_is_full() {
+    let r = rig(1);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    let app =
+        test::init_service(App::new().configure(http::configure(state(&r, true, vec![mat])))).await;
+
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/sim/button").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let body: protocol::api::SimulatedEvent = test::read_body_json(res).await;
+    assert_eq!(body.seq, 1);
+    assert!(
+        r.store.get(1).unwrap().is_some_and(|e| e.id == body.id),
+        "durable before the answer"
+    );
+
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/sim/button").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 503);
+    let body: protocol::api::ApiError = test::read_body_json(res).await;
+    assert!(body.error.contains("full"), "{}", body.error);
+}
+
+#[actix_web::test]
+async fn the_sim_route_refuses_unknown_kinds_missing_sensors_and_real_sensors() {
+    let r = rig(10);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    let app = test::init_service(App::new().configure(http::configure(state(
+        &r,
+        true,
+        vec![mat.clone()],
+    ))))
+    .await;
+    let status = |uri: &'static str| {
+        let app = &app;
+        async move {
+            test::call_service(app, test::TestRequest::post().uri(uri).to_request())
+                .await
+                .status()
+        }
+    };
+    assert_eq!(status("/sim/smoke").await, 400);
+    assert_eq!(
+        status("/sim/motion").await,
+        404,
+        "no motion sensor configured"
+    );
+    assert_eq!(status("/sim/button?sensor=mat-2").await, 404);
+    assert_eq!(status("/sim/button?sensor=mat-1").await, 201);
+
+    let real =
+        test::init_service(App::new().configure(http::configure(state(&r, false, vec![mat]))))
+            .await;
+    let res = test::call_service(
+        &real,
+        test::TestRequest::post().uri("/sim/button").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 404, "gpio sensors cannot be simulated");
+}
+
+#[actix_web::test]
+async fn health_is_alive_and_readiness_lists_each_component_with_the_queue_depth() {
+    let r = rig(10);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    mat.addr
+        .send(vigie_edge::sensor::Simulate)
+        .await
+        .unwrap()
+        .unwrap();
+    r.health.register("uplink", false);
+    r.health.set(
+        "uplink",
+        ::actors::ComponentState::Degraded {
+            reason: "broker unreachable".into(),
+        },
+    );
+    let app =
+        test::init_service(App::new().configure(http::configure(state(&r, true, vec![mat])))).await;
+
+    let res = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+    assert_eq!(res.status(), 200);
+
+    until("the stored event counted", || r.depth.get() == 1).await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "a degraded uplink does not make the edge unready"
+    );
+    let v: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(v["components"]["outbox"]["state"], "ready");
+    assert_eq!(v["components"]["sensor/mat-1"]["state"], "ready");
+    assert_eq!(v["components"]["uplink"]["state"], "degraded");
+    assert_eq!(v["queue_depth"], 1);
+
+    r.health.set(
+        "outbox",
+        ::actors::ComponentState::Failed {
+            reason: "disk".into(),
+        },
+    );
+    let res = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+    assert_eq!(res.status(), 503);
+}
+
+#[actix_web::test]
+async fn raw_edges_held_past_min_active_become_exactly_one_stored_event() {
+    let r = rig(10);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    let at = |ms: u64| r.clock.monotonic() + Duration::from_millis(ms);
+    // A bounce, then a held press: the sensor's own timer fires the activation once.
+    for (active, t) in [(true, 0), (false, 2), (true, 4)] {
+        mat.addr
+            .do_send(vigie_edge::sensor::RawEdge { active, at: at(t) });
+    }
+    until("the press stored", || r.depth.get() == 1).await;
+    mat.addr.do_send(vigie_edge::sensor::RawEdge {
+        active: false,
+        at: r.clock.monotonic(),
+    });
+    let loaded = r.store.load().unwrap();
+    assert_eq!(loaded.pending, [1]);
+    assert_eq!(r.store.get(1).unwrap().unwrap().sensor.as_str(), "mat-1");
+}
