@@ -1,7 +1,7 @@
 # Vigie: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto postgresql-client
+APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl
 
 .PHONY: demo test deps services fmt-check clippy unit build bench help
 
@@ -34,5 +34,6 @@ clippy: deps
 test: deps services fmt-check clippy build
 	$(CARGO) test --workspace --locked --no-fail-fast
 
-demo: deps build
+demo: deps
+	$(CARGO) build --workspace --bins --locked
 	@scripts/demo.sh

@@ -1,3 +1,74 @@
 #!/usr/bin/env bash
-echo "the demo arrives with the cloud and edge binaries" >&2
-exit 1
+# `make demo`: the cloud on its embedded defaults (in-process MQTT broker, SQLite) plus two simulated
+# Pis, pi-1 and pi-2. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEMO_DIR=${VIGIE_DEMO_DIR:-$PWD/.demo}
+API_PORT=${VIGIE_DEMO_API_PORT:-8080}
+MQTT_PORT=${VIGIE_DEMO_MQTT_PORT:-1884}
+PASSWORD=${VIGIE_DEMO_PASSWORD:-vigie-demo}
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
+mkdir -p "$DEMO_DIR/logs"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "stopping the demo..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped."
+}
+trap stop INT TERM EXIT
+
+export VIGIE_DATA_DIR="$DEMO_DIR/cloud"
+export VIGIE_LISTEN="127.0.0.1:$API_PORT"
+export VIGIE_MQTT_LISTEN="127.0.0.1:$MQTT_PORT"
+unset VIGIE_DATABASE_URL VIGIE_MQTT_URL VIGIE_TOPIC_PREFIX
+
+if ! "$BIN/vigie-cloud" user add admin --role admin --password-stdin <<<"$PASSWORD" 2>"$DEMO_DIR/logs/user-add.log"; then
+  grep -qi "exist" "$DEMO_DIR/logs/user-add.log" || { cat "$DEMO_DIR/logs/user-add.log" >&2; exit 1; }
+fi
+
+"$BIN/vigie-cloud" serve >"$DEMO_DIR/logs/cloud.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "vigie-cloud failed to start:" >&2; tail -20 "$DEMO_DIR/logs/cloud.log" >&2; exit 1; }
+  sleep 0.2
+done
+
+for n in 1 2; do
+  VIGIE_EDGE_DEVICE_ID="pi-$n" \
+  VIGIE_EDGE_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" \
+  VIGIE_EDGE_API_URL="http://127.0.0.1:$API_PORT" \
+  VIGIE_EDGE_DATA_DIR="$DEMO_DIR/pi-$n" \
+  VIGIE_EDGE_HTTP_LISTEN="127.0.0.1:$((9090 + n))" \
+    "$BIN/vigie-edge" run --config edge/examples/simulated.toml >"$DEMO_DIR/logs/pi-$n.log" 2>&1 &
+  pids+=($!)
+done
+for n in 1 2; do
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$((9090 + n))/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+done
+
+cat <<MSG
+
+  Vigie is running (logs in $DEMO_DIR/logs).
+
+  Console / API   http://127.0.0.1:$API_PORT
+  Login           admin / $PASSWORD
+  MQTT (embedded) 127.0.0.1:$MQTT_PORT
+  Simulated Pis   pi-1 on http://127.0.0.1:9091, pi-2 on http://127.0.0.1:9092
+
+  Fire a sensor:  curl -X POST http://127.0.0.1:9091/sim/button
+                  curl -X POST http://127.0.0.1:9092/sim/motion
+  See events:     TOKEN=\$(curl -s -H 'Content-Type: application/json' \\
+                    -d '{"username":"admin","password":"$PASSWORD"}' \\
+                    http://127.0.0.1:$API_PORT/api/auth/login | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
+                  curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$API_PORT/api/events
+  Live stream:    WebSocket ws://127.0.0.1:$API_PORT/api/stream?access_token=\$TOKEN
+
+  Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}" || true
+echo "a process exited; see $DEMO_DIR/logs" >&2

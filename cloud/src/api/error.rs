@@ -1,0 +1,81 @@
+//! The one place that maps an API failure to an HTTP status and a JSON body `{"error": ...}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use protocol::api::ApiError;
+
+use crate::store::StoreError;
+
+/// Everything an API handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiFailure {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ResponseError for ApiFailure {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiFailure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiFailure::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiFailure::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiFailure::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiFailure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiFailure::Internal(detail) = self {
+            tracing::error!(%detail, "internal API error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiFailure::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(ApiError {
+            error: self.to_string(),
+        })
+    }
+}
+
+impl From<StoreError> for ApiFailure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => ApiFailure::BadRequest(m),
+            StoreError::Conflict(m) => ApiFailure::BadRequest(m),
+            StoreError::Unavailable(m) => {
+                ApiFailure::Unavailable(format!("database unavailable: {m}"))
+            }
+            StoreError::Internal(m) => ApiFailure::Internal(m),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiFailure {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiFailure::Internal(e.to_string())
+    }
+}
+
+/// Runs blocking store work off the async runtime.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiFailure>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    Ok(actix_web::web::block(f).await??)
+}

@@ -1,0 +1,231 @@
+//! `GET /api/events` (filters, cursor pages, newest first), `POST /api/events` (bulk, idempotent:
+//! one bad item never rejects the rest) and `GET /api/devices`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use protocol::api::{parse_kind_filter, IngestReport, Rejected, StreamFrame};
+use protocol::{time, DeviceId, EventEnvelope};
+use serde::Deserialize;
+
+use super::{blocking, ApiFailure, AppState, Caller};
+use crate::auth::Role;
+use crate::hub::Broadcast;
+use crate::ingest::PublishAcks;
+use crate::store::EventFilter;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+/// Most events in one `POST /api/events`.
+pub const MAX_BULK_ITEMS: usize = 10_000;
+
+/// `GET /api/events` query parameters, exactly as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    device: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn bad(param: &str, message: impl std::fmt::Display) -> ApiFailure {
+    ApiFailure::BadRequest(format!("query parameter `{param}`: {message}"))
+}
+
+fn parse_filter(q: &ListQuery) -> Result<(EventFilter, u32), ApiFailure> {
+    let device = q
+        .device
+        .as_deref()
+        .map(DeviceId::new)
+        .transpose()
+        .map_err(|e| bad("device", e))?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(parse_kind_filter)
+        .transpose()
+        .map_err(|e| bad("kind", e))?;
+    let parse_time = |param: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                time::parse(s).map_err(|e| {
+                    bad(
+                        param,
+                        format!("{s:?} is not an RFC 3339 time ({e}), e.g. 2026-11-27T13:28:25Z"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let since = parse_time("since", &q.since)?;
+    let until = parse_time("until", &q.until)?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(bad("since", "must not be after `until`"));
+        }
+    }
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(bad(
+                    "limit",
+                    format!("{s:?} must be a number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    Ok((
+        EventFilter {
+            device,
+            kind,
+            since,
+            until,
+        },
+        limit,
+    ))
+}
+
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiFailure> {
+    caller.require_user()?;
+    let (filter, limit) = parse_filter(&query)?;
+    let cursor = query.cursor.clone().filter(|c| !c.is_empty());
+    let store = state.store.clone();
+    let page = blocking(move || store.list_events(&filter, limit, cursor.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn devices(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiFailure> {
+    caller.require_user()?;
+    let store = state.store.clone();
+    let devices = blocking(move || store.list_devices()).await?;
+    Ok(HttpResponse::Ok().json(devices))
+}
+
+/// Reads the (possibly gzip-compressed) body, refusing more than `limit` bytes after decompression.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiFailure> {
+    if let Some(len) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(ApiFailure::TooLarge { limit });
+        }
+    }
+    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiFailure::BadRequest(format!("cannot read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiFailure::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Splits a JSON array into valid envelopes and per-item rejections.
+fn decode_bulk(
+    body: &[u8],
+    device: Option<&DeviceId>,
+) -> Result<(Vec<EventEnvelope>, Vec<Rejected>), ApiFailure> {
+    let items: Vec<Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(body).map_err(|e| {
+            ApiFailure::BadRequest(format!("body must be a JSON array of event envelopes: {e}"))
+        })?;
+    if items.len() > MAX_BULK_ITEMS {
+        return Err(ApiFailure::BadRequest(format!(
+            "{} events in one request; at most {MAX_BULK_ITEMS}",
+            items.len()
+        )));
+    }
+    let mut valid = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in items.iter().enumerate() {
+        match EventEnvelope::from_json(raw.get().as_bytes()) {
+            Ok(e) if device.is_some_and(|d| d != &e.device) => rejected.push(Rejected {
+                index,
+                error: format!(
+                    "event of device {} posted with the token of device {}",
+                    e.device,
+                    device.expect("checked")
+                ),
+            }),
+            Ok(e) => valid.push(e),
+            Err(e) => rejected.push(Rejected {
+                index,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok((valid, rejected))
+}
+
+pub async fn bulk(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiFailure> {
+    if let Ok((_, role)) = caller.require_user() {
+        if role != Role::Admin {
+            return Err(ApiFailure::Forbidden(
+                "only devices and admins may post events".into(),
+            ));
+        }
+    }
+    let device = caller.device().cloned();
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let (valid, rejected) = decode_bulk(&body, device.as_ref())?;
+    let store = state.store.clone();
+    let outcome = if valid.is_empty() {
+        None
+    } else {
+        Some(blocking(move || store.insert_events(&valid, chrono::Utc::now())).await?)
+    };
+    let mut report = IngestReport {
+        inserted: 0,
+        duplicates: 0,
+        rejected,
+        acked_seq: None,
+    };
+    if let Some(outcome) = outcome {
+        report.inserted = outcome.inserted.len() as u64;
+        report.duplicates = outcome.duplicates;
+        if let Some(ingest) = &state.ingest {
+            ingest.do_send(PublishAcks(outcome.acked.clone()));
+        }
+        let frames: Vec<StreamFrame> = outcome
+            .inserted
+            .into_iter()
+            .map(StreamFrame::Event)
+            .collect();
+        if !frames.is_empty() {
+            state.hub.do_send(Broadcast(frames));
+        }
+        report.acked_seq = device.as_ref().and_then(|d| outcome.acked.get(d).copied());
+    }
+    if report.acked_seq.is_none() {
+        if let Some(d) = device {
+            let store = state.store.clone();
+            report.acked_seq = Some(blocking(move || store.acked_seq(&d)).await?);
+        }
+    }
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -1,0 +1,71 @@
+//! HTTP routes: `/api/*` (JWT or device token on every route), `/healthz`, `/readyz`, `/metrics`.
+
+mod caller;
+mod error;
+mod events;
+mod health;
+mod login;
+mod stream;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::web;
+use actors::HealthRegistry;
+
+pub use caller::Caller;
+pub use error::{blocking, ApiFailure};
+
+use crate::auth::Auth;
+use crate::hub::Hub;
+use crate::ingest::{Ingest, IngestMetrics};
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Auth,
+    pub hub: Addr<Hub>,
+    pub ingest: Option<Addr<Ingest>>,
+    pub metrics: Arc<IngestMetrics>,
+    pub health: HealthRegistry,
+    pub max_body_bytes: usize,
+    pub password_cost: crate::auth::PasswordCost,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    let json_errors = web::JsonConfig::default()
+        .limit(max_body_bytes)
+        .error_handler(|err, _| {
+            let failure = match &err {
+                actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. }
+                | actix_web::error::JsonPayloadError::Overflow { limit } => {
+                    ApiFailure::TooLarge { limit: *limit }
+                }
+                other => ApiFailure::BadRequest(format!("invalid JSON body: {other}")),
+            };
+            failure.into()
+        });
+    let query_errors = web::QueryConfig::default()
+        .error_handler(|err, _| ApiFailure::BadRequest(format!("invalid query: {err}")).into());
+    cfg.app_data(json_errors)
+        .app_data(query_errors)
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::scope("/api")
+                .route("/auth/login", web::post().to(login::login))
+                .route("/events", web::get().to(events::list))
+                .route("/events", web::post().to(events::bulk))
+                .route("/devices", web::get().to(events::devices))
+                .route("/stream", web::get().to(stream::stream))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiFailure::NotFound(
+                        "no such API route".into(),
+                    ))
+                })),
+        );
+}

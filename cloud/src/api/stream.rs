@@ -1,0 +1,77 @@
+//! `WS /api/stream`: one JSON frame `{"type", "data"}` per newly stored event or device status change.
+//!
+//! Each session reads from its bounded hub buffer; the hub drops a session that falls behind, and this
+//! task then closes the socket with "too slow". A ping goes out every 10 s; a client silent for 30 s is
+//! closed.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{CloseCode, CloseReason, Message};
+
+use super::{ApiFailure, AppState, Caller};
+use crate::hub::{Join, Leave};
+
+const PING_EVERY: Duration = Duration::from_secs(10);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn stream(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiFailure> {
+    caller.require_user()?;
+    let (response, mut session, mut messages) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiFailure::BadRequest(format!("WebSocket handshake failed: {e}")))?;
+    let joined = state
+        .hub
+        .send(Join)
+        .await
+        .map_err(|e| ApiFailure::Internal(e.to_string()))?;
+    let hub = state.hub.clone();
+    let (id, mut frames) = (joined.id, joined.frames);
+    actix_web::rt::spawn(async move {
+        let mut ping = actix_web::rt::time::interval(PING_EVERY);
+        let mut last_heard = Instant::now();
+        let reason = loop {
+            tokio::select! {
+                frame = frames.recv() => match frame {
+                    Some(text) => {
+                        if session.text(text.to_string()).await.is_err() {
+                            break None;
+                        }
+                    }
+                    None => break Some(CloseReason {
+                        code: CloseCode::Policy,
+                        description: Some("too slow: frames were not read in time".into()),
+                    }),
+                },
+                msg = messages.recv() => match msg {
+                    Some(Ok(Message::Ping(bytes))) => {
+                        last_heard = Instant::now();
+                        if session.pong(&bytes).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > CLIENT_TIMEOUT {
+                        break Some(CloseReason {
+                            code: CloseCode::Away,
+                            description: Some("no pong".into()),
+                        });
+                    }
+                    if session.ping(b"").await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+        hub.do_send(Leave(id));
+        let _ = session.close(reason).await;
+    });
+    Ok(response)
+}

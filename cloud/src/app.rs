@@ -1,0 +1,109 @@
+//! Wiring for `vigie-cloud serve`: store, auth, broker (embedded or external), hub, ingest, HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Supervisor;
+use actix_web::{web, App, HttpServer};
+use actors::{HealthRegistry, SystemClock};
+use anyhow::Context as _;
+use rumqttc::{MqttOptions, Transport};
+
+use crate::api::{self, AppState};
+use crate::auth::{Auth, PasswordCost};
+use crate::broker;
+use crate::config::{Config, MqttTarget};
+use crate::hub::Hub;
+use crate::ingest::{Ingest, IngestMetrics, IngestSettings};
+use crate::store::Store;
+
+fn mqtt_options(config: &Config) -> MqttOptions {
+    let mut options = match &config.mqtt {
+        MqttTarget::Embedded { listen } => MqttOptions::new(
+            &config.mqtt_client_id,
+            listen.ip().to_string(),
+            listen.port(),
+        ),
+        MqttTarget::External { host, port, tls } => {
+            let mut o = MqttOptions::new(&config.mqtt_client_id, host.clone(), *port);
+            if *tls {
+                o.set_transport(Transport::tls_with_default_config());
+            }
+            o
+        }
+    };
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(
+        protocol::MAX_PAYLOAD_BYTES * 4,
+        protocol::MAX_PAYLOAD_BYTES * 4,
+    );
+    options
+}
+
+/// Runs the cloud until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let (url, dir) = (config.database_url.clone(), config.data_dir.clone());
+    let store = web::block(move || Store::open(url.as_deref(), &dir))
+        .await?
+        .context("cannot open the database")?;
+    let auth = Auth::load_or_create(
+        config.jwt_secret.as_deref(),
+        &config.data_dir,
+        config.token_ttl,
+    )
+    .context("cannot set up JWT signing")?;
+    if let MqttTarget::Embedded { listen } = config.mqtt {
+        web::block(move || broker::start(listen)).await??;
+        if !listen.ip().is_loopback() || !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                "the embedded defaults (embedded MQTT broker without ACL, SQLite) are for one trusted \
+                 machine, and this one listens beyond loopback"
+            );
+        }
+    }
+
+    let health = HealthRegistry::new();
+    health.register("database", true);
+    let metrics = Arc::new(IngestMetrics::default());
+    let hub = {
+        let (buffer, metrics) = (config.ws_buffer, metrics.clone());
+        Supervisor::start(move |_| Hub::new(buffer, metrics.clone()))
+    };
+    let ingest = Ingest::start(
+        IngestSettings {
+            options: mqtt_options(&config),
+            prefix: config.topic_prefix.clone(),
+            max_batch: config.ingest_max_batch,
+        },
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        health.clone(),
+        SystemClock::shared(),
+    );
+    let state = AppState {
+        store,
+        auth,
+        hub,
+        ingest: Some(ingest),
+        metrics,
+        health,
+        max_body_bytes: config.max_body_bytes,
+        password_cost: PasswordCost::Standard,
+    };
+    let max_body = config.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(|c| api::routes(c, max_body))
+    })
+    .bind(config.listen)
+    .with_context(|| format!("cannot listen on {}", config.listen))?
+    .shutdown_timeout(5)
+    .run();
+    tracing::info!(listen = %config.listen, "vigie-cloud serving the API");
+    server.await?;
+    Ok(())
+}

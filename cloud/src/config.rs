@@ -1,0 +1,342 @@
+//! `vigie-cloud serve` settings: an optional TOML file, then `VIGIE_*` environment variables on top,
+//! then validation into [`Config`]. Every key is documented in `cloud/CONFIG.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use protocol::TopicPrefix;
+use serde::Deserialize;
+
+/// A settings error: names the key (file key or env variable) and what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The file's form: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// HTTP listen address, `host:port` (env `VIGIE_LISTEN`).
+    pub listen: Option<String>,
+    /// Where the SQLite database, the JWT secret and media live (env `VIGIE_DATA_DIR`).
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://...`; unset: SQLite in the data directory (env `VIGIE_DATABASE_URL`).
+    pub database_url: Option<String>,
+    /// `mqtt://host:port` or `mqtts://host:port`; unset: the embedded broker (env `VIGIE_MQTT_URL`).
+    pub mqtt_url: Option<String>,
+    /// Where the embedded broker listens (env `VIGIE_MQTT_LISTEN`).
+    pub mqtt_listen: Option<String>,
+    /// The ingest's MQTT client id, stable across restarts (env `VIGIE_MQTT_CLIENT_ID`).
+    pub mqtt_client_id: Option<String>,
+    /// Put in front of every topic (env `VIGIE_TOPIC_PREFIX`).
+    pub topic_prefix: Option<String>,
+    /// HS256 secret; unset: generated and kept in the data directory (env `VIGIE_JWT_SECRET`).
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime in seconds (env `VIGIE_TOKEN_TTL_S`).
+    pub token_ttl_s: Option<u64>,
+    /// Most events in one database commit (env `VIGIE_INGEST_MAX_BATCH`).
+    pub ingest_max_batch: Option<usize>,
+    /// Frames buffered per WebSocket session before it is dropped as too slow (env `VIGIE_WS_BUFFER`).
+    pub ws_buffer: Option<usize>,
+    /// Largest `POST /api/events` body in bytes (env `VIGIE_MAX_BODY_BYTES`).
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Where the ingest connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MqttTarget {
+    /// Run rumqttd in-process on this address and connect to it.
+    Embedded { listen: SocketAddr },
+    /// An external broker.
+    External { host: String, port: u16, tls: bool },
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub mqtt: MqttTarget,
+    pub mqtt_client_id: String,
+    pub topic_prefix: TopicPrefix,
+    pub jwt_secret: Option<String>,
+    pub token_ttl: Duration,
+    pub ingest_max_batch: usize,
+    pub ws_buffer: usize,
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> &'static str {
+    "127.0.0.1:8080"
+}
+fn default_mqtt_listen() -> &'static str {
+    "127.0.0.1:1884"
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("vigie-data")
+}
+fn default_client_id() -> &'static str {
+    "vigie-cloud"
+}
+const DEFAULT_TOKEN_TTL_S: u64 = 3600;
+const DEFAULT_MAX_BATCH: usize = 1000;
+const DEFAULT_WS_BUFFER: usize = 1024;
+const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+impl RawConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Lays `VIGIE_*` variables from `env` over the file's values.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let set = |slot: &mut Option<String>, key: &str| {
+            if let Some(v) = env(key) {
+                *slot = Some(v);
+            }
+        };
+        set(&mut self.listen, "VIGIE_LISTEN");
+        set(&mut self.database_url, "VIGIE_DATABASE_URL");
+        set(&mut self.mqtt_url, "VIGIE_MQTT_URL");
+        set(&mut self.mqtt_listen, "VIGIE_MQTT_LISTEN");
+        set(&mut self.mqtt_client_id, "VIGIE_MQTT_CLIENT_ID");
+        set(&mut self.topic_prefix, "VIGIE_TOPIC_PREFIX");
+        set(&mut self.jwt_secret, "VIGIE_JWT_SECRET");
+        if let Some(dir) = env("VIGIE_DATA_DIR") {
+            self.data_dir = Some(dir.into());
+        }
+        fn number<T: std::str::FromStr>(
+            env: &impl Fn(&str) -> Option<String>,
+            key: &'static str,
+            slot: &mut Option<T>,
+        ) -> Result<(), ConfigError> {
+            if let Some(v) = env(key) {
+                *slot = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    key,
+                    message: format!("{v:?} is not a whole number"),
+                })?);
+            }
+            Ok(())
+        }
+        number(&env, "VIGIE_TOKEN_TTL_S", &mut self.token_ttl_s)?;
+        number(&env, "VIGIE_INGEST_MAX_BATCH", &mut self.ingest_max_batch)?;
+        number(&env, "VIGIE_WS_BUFFER", &mut self.ws_buffer)?;
+        number(&env, "VIGIE_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
+        Ok(())
+    }
+
+    /// Validates into [`Config`]; empty strings count as unset.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let listen = parse_addr(
+            "listen (VIGIE_LISTEN)",
+            nonempty(self.listen).as_deref().unwrap_or(default_listen()),
+        )?;
+        let mqtt = match nonempty(self.mqtt_url) {
+            None => MqttTarget::Embedded {
+                listen: parse_addr(
+                    "mqtt_listen (VIGIE_MQTT_LISTEN)",
+                    nonempty(self.mqtt_listen)
+                        .as_deref()
+                        .unwrap_or(default_mqtt_listen()),
+                )?,
+            },
+            Some(url) => parse_mqtt_url(&url)?,
+        };
+        let database_url = nonempty(self.database_url);
+        if let Some(url) = &database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid {
+                    key: "database_url (VIGIE_DATABASE_URL)",
+                    message:
+                        "expected postgres://user@host:port/db; leave unset for the embedded SQLite"
+                            .into(),
+                });
+            }
+        }
+        let topic_prefix = TopicPrefix::new(&nonempty(self.topic_prefix).unwrap_or_default())
+            .map_err(|e| ConfigError::Invalid {
+                key: "topic_prefix (VIGIE_TOPIC_PREFIX)",
+                message: e.to_string(),
+            })?;
+        let positive = |key: &'static str, v: usize| {
+            if v == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: "must be at least 1".into(),
+                })
+            } else {
+                Ok(v)
+            }
+        };
+        let token_ttl_s = self.token_ttl_s.unwrap_or(DEFAULT_TOKEN_TTL_S);
+        positive("token_ttl_s (VIGIE_TOKEN_TTL_S)", token_ttl_s as usize)?;
+        Ok(Config {
+            listen,
+            data_dir: self.data_dir.unwrap_or_else(default_data_dir),
+            database_url,
+            mqtt,
+            mqtt_client_id: nonempty(self.mqtt_client_id)
+                .unwrap_or_else(|| default_client_id().to_owned()),
+            topic_prefix,
+            jwt_secret: nonempty(self.jwt_secret),
+            token_ttl: Duration::from_secs(token_ttl_s),
+            ingest_max_batch: positive(
+                "ingest_max_batch (VIGIE_INGEST_MAX_BATCH)",
+                self.ingest_max_batch.unwrap_or(DEFAULT_MAX_BATCH),
+            )?,
+            ws_buffer: positive(
+                "ws_buffer (VIGIE_WS_BUFFER)",
+                self.ws_buffer.unwrap_or(DEFAULT_WS_BUFFER),
+            )?,
+            max_body_bytes: positive(
+                "max_body_bytes (VIGIE_MAX_BODY_BYTES)",
+                self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            )?,
+        })
+    }
+}
+
+impl Config {
+    /// File (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut raw = match file {
+            Some(path) => RawConfig::from_file(path)?,
+            None => RawConfig::default(),
+        };
+        raw.apply_env(|k| std::env::var(k).ok())?;
+        raw.validate()
+    }
+}
+
+fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        key,
+        message: format!("{value:?} is not host:port with a numeric IP, e.g. 127.0.0.1:8080"),
+    })
+}
+
+/// Parses `mqtt://host:port` or `mqtts://host:port`.
+pub fn parse_mqtt_url(url: &str) -> Result<MqttTarget, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        key: "mqtt_url (VIGIE_MQTT_URL)",
+        message,
+    };
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtt://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("mqtts://") {
+        (true, rest)
+    } else {
+        return Err(invalid(format!(
+            "{url:?} must start with mqtt:// or mqtts://"
+        )));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(format!("{url:?} has no port; expected mqtt://host:port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(format!("{url:?}: port {port:?} is not a number")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains('/') {
+        return Err(invalid(format!("{url:?}: bad host")));
+    }
+    Ok(MqttTarget::External {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut raw = RawConfig::default();
+        raw.apply_env(|k| env.get(k).cloned())?;
+        raw.validate()
+    }
+
+    #[test]
+    fn no_settings_give_the_embedded_defaults() {
+        let c = with_env(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.mqtt,
+            MqttTarget::Embedded {
+                listen: "127.0.0.1:1884".parse().unwrap()
+            }
+        );
+        assert!(c.database_url.is_none());
+        assert_eq!(c.mqtt_client_id, "vigie-cloud");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let mut raw: RawConfig = toml::from_str("listen = \"127.0.0.1:1\"\n").unwrap();
+        raw.apply_env(|k| (k == "VIGIE_LISTEN").then(|| "127.0.0.1:2".to_owned()))
+            .unwrap();
+        assert_eq!(raw.validate().unwrap().listen.port(), 2);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let err = toml::from_str::<RawConfig>("listne = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn mqtt_urls_are_parsed_and_bad_ones_explained() {
+        let c = with_env(&[("VIGIE_MQTT_URL", "mqtts://broker.local:8883")]).unwrap();
+        assert_eq!(
+            c.mqtt,
+            MqttTarget::External {
+                host: "broker.local".into(),
+                port: 8883,
+                tls: true
+            }
+        );
+        for bad in ["tcp://x:1", "mqtt://x", "mqtt://:1", "mqtt://x:http"] {
+            let err = with_env(&[("VIGIE_MQTT_URL", bad)]).unwrap_err();
+            assert!(err.to_string().contains("VIGIE_MQTT_URL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = with_env(&[("VIGIE_LISTEN", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("VIGIE_LISTEN"), "{err}");
+        let err = with_env(&[("VIGIE_DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert!(err.to_string().contains("VIGIE_DATABASE_URL"), "{err}");
+        let err = with_env(&[("VIGIE_TOPIC_PREFIX", "a/#")]).unwrap_err();
+        assert!(err.to_string().contains("VIGIE_TOPIC_PREFIX"), "{err}");
+        let err = with_env(&[("VIGIE_WS_BUFFER", "lots")]).unwrap_err();
+        assert!(err.to_string().contains("VIGIE_WS_BUFFER"), "{err}");
+    }
+}

@@ -1,0 +1,346 @@
+//! The MQTT ingest actor: validates, batches and commits device messages, acks them only after the
+//! commit, publishes each device's committed `seq`, and pushes newly stored rows to the hub.
+//!
+//! - Persistent session (`clean_session = false`, stable client id) with manual acks: a message is
+//!   acked only once the database commit that holds it has succeeded, so a crash or a database outage
+//!   makes the broker redeliver it, and the store's dedup by event id makes redelivery harmless.
+//! - Adaptive batches ([`Batcher`]): one commit in flight; what arrives meanwhile goes in the next one.
+//! - While the database is down nothing is acked; the batch is retried with backoff.
+//! - An invalid message is acked at once, logged and counted; it never stops the stream.
+//! - After each commit, `system/{device}/ack` (retained) carries each touched device's highest
+//!   contiguous committed `seq` — the edge's signal to delete from its outbox.
+
+mod batcher;
+mod inbound;
+mod metrics;
+mod pump;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::actors::{guard, Backoff, ComponentState, HealthRegistry, RestartPolicy, SharedClock};
+use actix::prelude::*;
+use chrono::Utc;
+use protocol::api::{DeviceView, StreamFrame};
+use protocol::{DeviceAck, DeviceId, DeviceStatus, EventEnvelope, Topic, TopicPrefix};
+use rumqttc::{AsyncClient, MqttOptions, Publish, QoS};
+use tokio::sync::mpsc;
+
+pub use batcher::Batcher;
+pub use inbound::{classify, Inbound};
+pub use metrics::IngestMetrics;
+
+use crate::hub::{Broadcast, Hub};
+use crate::store::{Store, StoreError};
+
+/// The health registry name of the ingest.
+pub const COMPONENT: &str = "ingest";
+
+/// One message waiting for its commit, with what is needed to ack it.
+struct Pending {
+    publish: Publish,
+    inbound: Inbound,
+}
+
+/// What a commit did.
+struct Committed {
+    frames: Vec<StreamFrame>,
+    acked: BTreeMap<DeviceId, u64>,
+    inserted: u64,
+    duplicates: u64,
+    statuses: u64,
+}
+
+/// Work for the acker task, done strictly in order.
+enum AckJob {
+    /// PUBACK these deliveries (only after their commit).
+    Deliveries(Vec<Publish>),
+    /// Publish these devices' committed `seq`, retained.
+    DeviceAcks(BTreeMap<DeviceId, u64>),
+}
+
+/// Ingest settings.
+#[derive(Clone)]
+pub struct IngestSettings {
+    pub options: MqttOptions,
+    pub prefix: TopicPrefix,
+    pub max_batch: usize,
+}
+
+pub struct Ingest {
+    client: AsyncClient,
+    acks: mpsc::UnboundedSender<AckJob>,
+    store: Store,
+    hub: Addr<Hub>,
+    prefix: TopicPrefix,
+    batcher: Batcher<Pending>,
+    retry: Backoff,
+    metrics: Arc<IngestMetrics>,
+    health: HealthRegistry,
+    clock: SharedClock,
+    policy: RestartPolicy,
+    /// Last queue depth broadcast per device, so heartbeats that change nothing are not pushed.
+    last_depth: HashMap<DeviceId, u64>,
+}
+
+impl Ingest {
+    /// Connects the MQTT client, starts its event-loop pump and the acker, and starts the supervised
+    /// actor.
+    pub fn start(
+        settings: IngestSettings,
+        store: Store,
+        hub: Addr<Hub>,
+        metrics: Arc<IngestMetrics>,
+        health: HealthRegistry,
+        clock: SharedClock,
+    ) -> Addr<Ingest> {
+        health.register(COMPONENT, true);
+        let mut options = settings.options;
+        options.set_clean_session(false);
+        options.set_manual_acks(true);
+        options.set_request_channel_capacity(settings.max_batch.max(64) * 4);
+        let (client, eventloop) = AsyncClient::new(options, settings.max_batch.max(64) * 4);
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        actix_rt::spawn(run_acker(client.clone(), settings.prefix.clone(), ack_rx));
+        let filters = settings.prefix.ingest_filters();
+        let pump_client = client.clone();
+        let pump_health = health.clone();
+        let addr = Supervisor::start(move |_| Ingest {
+            client,
+            acks: ack_tx,
+            store,
+            hub,
+            prefix: settings.prefix,
+            batcher: Batcher::new(settings.max_batch),
+            retry: Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
+            metrics,
+            health,
+            clock,
+            policy: RestartPolicy::standard(COMPONENT),
+            last_depth: HashMap::new(),
+        });
+        actix_rt::spawn(pump::run(
+            eventloop,
+            pump_client,
+            filters,
+            addr.clone(),
+            pump_health,
+        ));
+        addr
+    }
+
+    fn start_commit(&mut self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let mut events: Vec<EventEnvelope> = Vec::new();
+        let mut statuses: Vec<DeviceStatus> = Vec::new();
+        for p in &batch {
+            match &p.inbound {
+                Inbound::Event(e) => events.push(e.clone()),
+                Inbound::Status(s) => statuses.push(s.clone()),
+                Inbound::Ignored(_) | Inbound::Invalid(_) => {}
+            }
+        }
+        let work = actix_web::rt::task::spawn_blocking(move || commit(&store, &events, &statuses));
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            let result = result.unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())));
+            act.on_commit(batch, result, ctx)
+        }));
+    }
+
+    fn on_commit(
+        &mut self,
+        batch: Vec<Pending>,
+        result: Result<Committed, StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match result {
+            Ok(done) => {
+                self.retry.reset();
+                IngestMetrics::add(&self.metrics.commits, 1);
+                IngestMetrics::add(&self.metrics.inserted, done.inserted);
+                IngestMetrics::add(&self.metrics.duplicates, done.duplicates);
+                IngestMetrics::add(&self.metrics.statuses, done.statuses);
+                self.health.set(COMPONENT, ComponentState::Ready);
+                let _ = self.acks.send(AckJob::Deliveries(
+                    batch.into_iter().map(|p| p.publish).collect(),
+                ));
+                if !done.acked.is_empty() {
+                    let _ = self.acks.send(AckJob::DeviceAcks(done.acked));
+                }
+                let frames = self.worth_pushing(done.frames);
+                if !frames.is_empty() {
+                    self.hub.do_send(Broadcast(frames));
+                }
+                if let Some(next) = self.batcher.committed() {
+                    self.start_commit(next, ctx);
+                }
+            }
+            Err(e) => {
+                IngestMetrics::add(&self.metrics.commit_failures, 1);
+                let delay = self.retry.next_delay();
+                if self.retry.attempts() == 1 {
+                    tracing::error!(error = %e, "database commit failed; holding acks and retrying with backoff");
+                }
+                self.health.set(
+                    COMPONENT,
+                    ComponentState::Degraded {
+                        reason: format!("database: {e}"),
+                    },
+                );
+                self.batcher.failed(batch);
+                ctx.run_later(delay, |act, ctx| {
+                    if let Some(batch) = act.batcher.retry() {
+                        act.start_commit(batch, ctx);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Every event frame, and status frames whose state or queue depth changed.
+    fn worth_pushing(&mut self, frames: Vec<StreamFrame>) -> Vec<StreamFrame> {
+        frames
+            .into_iter()
+            .filter(|f| match f {
+                StreamFrame::Event(_) => true,
+                StreamFrame::DeviceStatus(view) => {
+                    let previous = self.last_depth.insert(view.id.clone(), view.queue_depth);
+                    previous != Some(view.queue_depth)
+                        || view.state != protocol::DeviceState::Online
+                }
+            })
+            .collect()
+    }
+}
+
+/// The blocking commit: events, then statuses, each through the store.
+fn commit(
+    store: &Store,
+    events: &[EventEnvelope],
+    statuses: &[DeviceStatus],
+) -> Result<Committed, StoreError> {
+    let now = Utc::now();
+    let mut frames = Vec::new();
+    let mut done = Committed {
+        frames: Vec::new(),
+        acked: BTreeMap::new(),
+        inserted: 0,
+        duplicates: 0,
+        statuses: 0,
+    };
+    if !events.is_empty() {
+        let outcome = store.insert_events(events, now)?;
+        done.inserted = outcome.inserted.len() as u64;
+        done.duplicates = outcome.duplicates;
+        done.acked = outcome.acked;
+        frames.extend(outcome.inserted.into_iter().map(StreamFrame::Event));
+    }
+    for status in statuses {
+        let (view, changed): (DeviceView, bool) = store.record_status(status, now)?;
+        done.statuses += 1;
+        if changed {
+            tracing::info!(device_id = %view.id, state = view.state.as_str(), "device state changed");
+        }
+        frames.push(StreamFrame::DeviceStatus(view));
+    }
+    done.frames = frames;
+    Ok(done)
+}
+
+async fn run_acker(
+    client: AsyncClient,
+    prefix: TopicPrefix,
+    mut jobs: mpsc::UnboundedReceiver<AckJob>,
+) {
+    while let Some(job) = jobs.recv().await {
+        match job {
+            AckJob::Deliveries(publishes) => {
+                for p in publishes {
+                    if let Err(e) = client.ack(&p).await {
+                        tracing::warn!(error = %e, pkid = p.pkid, "cannot ack delivery; the broker will redeliver");
+                    }
+                }
+            }
+            AckJob::DeviceAcks(acked) => {
+                for (device, seq) in acked {
+                    let topic = Topic::Ack(device.clone()).render(&prefix);
+                    let payload = DeviceAck::new(device, seq).to_json();
+                    if let Err(e) = client.publish(topic, QoS::AtLeastOnce, true, payload).await {
+                        tracing::warn!(error = %e, "cannot publish device ack");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Ingest {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        self.policy.apply(&self.clock, ctx);
+    }
+}
+
+impl Supervised for Ingest {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // Whatever was waiting was never acked: reconnecting makes the broker redeliver it.
+        self.batcher.clear();
+        let _ = self.client.try_disconnect();
+    }
+}
+
+/// A delivery from the broker (sent by the pump).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Received(pub Publish);
+
+impl Handler<Received> for Ingest {
+    type Result = ();
+
+    fn handle(&mut self, Received(publish): Received, ctx: &mut Context<Self>) {
+        guard(
+            self,
+            ctx,
+            |a| (&mut a.policy, &a.clock, &a.health),
+            |act, ctx| {
+                IngestMetrics::add(&act.metrics.received, 1);
+                let inbound = classify(&act.prefix, &publish.topic, &publish.payload);
+                match &inbound {
+                    Inbound::Invalid(reason) => {
+                        IngestMetrics::add(&act.metrics.invalid, 1);
+                        tracing::warn!(topic = %publish.topic, %reason, "invalid message dropped");
+                        let _ = act.acks.send(AckJob::Deliveries(vec![publish]));
+                        return;
+                    }
+                    Inbound::Ignored(what) => {
+                        IngestMetrics::add(&act.metrics.ignored, 1);
+                        tracing::debug!(topic = %publish.topic, what, "message not stored");
+                        let _ = act.acks.send(AckJob::Deliveries(vec![publish]));
+                        return;
+                    }
+                    Inbound::Event(_) | Inbound::Status(_) => {}
+                }
+                if let Some(batch) = act.batcher.push(Pending { publish, inbound }) {
+                    act.start_commit(batch, ctx);
+                }
+            },
+        );
+    }
+}
+
+/// Device acks to publish for commits made elsewhere (`POST /api/events`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishAcks(pub BTreeMap<DeviceId, u64>);
+
+impl Handler<PublishAcks> for Ingest {
+    type Result = ();
+    fn handle(&mut self, PublishAcks(acked): PublishAcks, _: &mut Context<Self>) {
+        if !acked.is_empty() {
+            let _ = self.acks.send(AckJob::DeviceAcks(acked));
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Drives the ingest's rumqttc event loop: forwards deliveries to the actor in order, (re)subscribes
+//! after each connection, and reconnects with capped, jittered backoff. Logs each change of link state
+//! once, not once per retry.
+
+use std::time::Duration;
+
+use actix::Addr;
+use actors::{Backoff, ComponentState, HealthRegistry};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeFilter};
+
+use super::{Ingest, Received, COMPONENT};
+
+pub async fn run(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    filters: Vec<String>,
+    ingest: Addr<Ingest>,
+    health: HealthRegistry,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
+    let mut connected: Option<bool> = None;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(publish))) => ingest.do_send(Received(publish)),
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff.reset();
+                if connected != Some(true) {
+                    tracing::info!(
+                        session_present = ack.session_present,
+                        "ingest connected to the MQTT broker"
+                    );
+                }
+                connected = Some(true);
+                health.set(COMPONENT, ComponentState::Ready);
+                let subs = filters
+                    .iter()
+                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(subs) {
+                    tracing::error!(error = %e, "cannot subscribe");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if connected != Some(false) {
+                    tracing::warn!(error = %e, "ingest lost the MQTT broker; reconnecting with backoff");
+                }
+                connected = Some(false);
+                health.set(
+                    COMPONENT,
+                    ComponentState::Degraded {
+                        reason: format!("MQTT broker unreachable: {e}"),
+                    },
+                );
+                actix_rt::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! `vigie-cloud`: MQTT ingest, the event store, the REST + WebSocket API and auth.
+//!
+//! Code map: [`config`] (settings from file and env), [`store`] (the only module that speaks SQL),
+//! [`auth`] (JWT, passwords, device tokens), [`broker`] (the embedded MQTT broker), [`ingest`] (the
+//! MQTT ingest actor and its pure batcher), [`hub`] (WebSocket fan-out), [`api`] (HTTP routes),
+//! [`app`] (wiring it all together).
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod hub;
+pub mod ingest;
+pub mod store;

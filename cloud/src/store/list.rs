@@ -1,0 +1,119 @@
+//! Listing events: newest first, filtered, keyset-paginated with an opaque cursor.
+//!
+//! Performance contract: the order `(occurred_at DESC, id DESC)` is an index (also per device), and a
+//! page continues from the cursor with `occurred_at <= t AND (occurred_at < t OR id < last_id)`, a
+//! range the index answers directly: every page costs about the same, however deep.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use protocol::api::{EventItem, EventPage};
+use protocol::{DeviceId, EventKind, SensorId};
+use uuid::Uuid;
+
+use super::conn::Db;
+use super::cursor::Cursor;
+use super::error::corrupt;
+use super::schema::events;
+use super::{ms, to_u64, StoreError};
+
+/// The largest page [`super::Store::list_events`] returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Which events to list; every field is optional and they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub device: Option<DeviceId>,
+    pub kind: Option<EventKind>,
+    /// Inclusive: events that occurred at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive: events that occurred before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    id: String,
+    device: String,
+    seq: i64,
+    sensor: String,
+    kind: String,
+    occurred_at: i64,
+    clock_synced: bool,
+    received_at: i64,
+}
+
+impl EventRow {
+    fn into_item(self) -> Result<EventItem, StoreError> {
+        Ok(EventItem {
+            id: Uuid::try_parse(&self.id).map_err(|e| corrupt("event id", e))?,
+            device: DeviceId::new(self.device).map_err(|e| corrupt("event device", e))?,
+            seq: to_u64("event seq", self.seq)?,
+            sensor: SensorId::new(self.sensor).map_err(|e| corrupt("event sensor", e))?,
+            kind: EventKind::parse(&self.kind),
+            occurred_at: protocol::time::from_epoch_ms(self.occurred_at),
+            received_at: protocol::time::from_epoch_ms(self.received_at),
+            clock_synced: self.clock_synced,
+        })
+    }
+}
+
+pub(super) fn page(
+    conn: &mut Db,
+    filter: &EventFilter,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<EventPage, StoreError> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(StoreError::Invalid(format!(
+            "limit must be between 1 and {MAX_PAGE}, not {limit}"
+        )));
+    }
+    let after = cursor.map(Cursor::decode).transpose()?;
+
+    let mut query = events::table.select(EventRow::as_select()).into_boxed();
+    if let Some(device) = &filter.device {
+        query = query.filter(events::device.eq(device.as_str().to_owned()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(events::kind.eq(kind.as_str().to_owned()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(events::occurred_at.ge(ms(since)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(events::occurred_at.lt(ms(until)));
+    }
+    if let Some(after) = &after {
+        let last_id = after.id.as_hyphenated().to_string();
+        query = query
+            .filter(events::occurred_at.le(after.occurred_at_ms))
+            .filter(
+                events::occurred_at
+                    .lt(after.occurred_at_ms)
+                    .or(events::id.lt(last_id)),
+            );
+    }
+    // One more row than asked says whether there is a next page.
+    let mut rows: Vec<EventRow> = query
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(i64::from(limit) + 1)
+        .load(conn)?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let items = rows
+        .into_iter()
+        .map(EventRow::into_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = match items.last() {
+        Some(last) if more => Some(
+            Cursor {
+                occurred_at_ms: ms(last.occurred_at),
+                id: last.id,
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(EventPage { items, next_cursor })
+}

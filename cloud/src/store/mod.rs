@@ -1,0 +1,232 @@
+//! The store: everything Vigie's cloud persists (events, devices, users), on PostgreSQL in
+//! production or on an embedded SQLite file by default. This is the only module that speaks SQL.
+//!
+//! Every method blocks: call it from a blocking thread (`web::block`, a `SyncArbiter`), never on an
+//! async runtime thread.
+//!
+//! Performance contract: [`Store::insert_events`] takes a whole batch in one transaction, as
+//! multi-row `INSERT .. ON CONFLICT DO NOTHING RETURNING id` statements of up to
+//! [`INSERT_CHUNK`] rows, so PostgreSQL commits tens of thousands of events per second in batches
+//! of 500 to 1000. Listing is keyset-paginated on an index in the listing order, so a page costs the
+//! same wherever it is in the history.
+//!
+//! Both backends store text ids compared byte by byte and times as milliseconds since the Unix
+//! epoch, so the same queries give the same order on both.
+
+mod conn;
+mod cursor;
+mod devices;
+mod error;
+mod events;
+mod list;
+mod schema;
+mod users;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use diesel::r2d2::{PooledConnection, R2D2Connection};
+use protocol::api::{DeviceView, EventItem, EventPage};
+use protocol::{DeviceId, DeviceStatus, EventEnvelope};
+
+pub use crate::auth::Role;
+pub use error::StoreError;
+pub use events::INSERT_CHUNK;
+pub use list::{EventFilter, MAX_PAGE};
+pub use users::UserRecord;
+
+use conn::{Manager, Pool};
+
+/// The file name of the embedded database inside the data directory.
+pub const SQLITE_FILE: &str = "vigie.sqlite3";
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "PostgreSQL",
+            Backend::Sqlite => "SQLite",
+        }
+    }
+}
+
+/// What [`Store::insert_events`] did with a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertOutcome {
+    /// The events stored by this call, in input order (without the ones already stored, and
+    /// without repeats within the batch).
+    pub inserted: Vec<EventItem>,
+    /// Events that were already stored, or repeated within the batch.
+    pub duplicates: u64,
+    /// For every device in the batch: its highest contiguous committed `seq` after the commit.
+    pub acked: BTreeMap<DeviceId, u64>,
+}
+
+/// A handle on the database: cheap to clone, shareable across threads.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: it is not shown.
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store and applies pending migrations.
+    ///
+    /// `None` opens (or creates) the SQLite file `data_dir/vigie.sqlite3`; `Some(url)` connects to
+    /// PostgreSQL (`postgres://` or `postgresql://`). A database that cannot be reached is
+    /// [`StoreError::Unavailable`].
+    pub fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
+        let (backend, url) = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (Backend::Postgres, url.to_owned())
+            }
+            Some(_) => {
+                return Err(StoreError::Invalid(
+                    "the database URL must start with postgres:// or postgresql://; \
+                     leave it unset to use the embedded SQLite file"
+                        .to_owned(),
+                ))
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot create the data directory {}: {e}",
+                        data_dir.display()
+                    ))
+                })?;
+                let path = data_dir.join(SQLITE_FILE);
+                let url = path.to_str().ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "the data directory {} is not valid UTF-8",
+                        data_dir.display()
+                    ))
+                })?;
+                (Backend::Sqlite, url.to_owned())
+            }
+        };
+        let pool = conn::open_pool(backend, url)?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that a connection can be had and answers (for readiness probes).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.conn()?.ping()?)
+    }
+
+    /// Stores a batch of events in one transaction; an event id already stored is a duplicate.
+    /// Also records every device of the batch as seen at `received_at` and advances its acked_seq.
+    pub fn insert_events(
+        &self,
+        events: &[EventEnvelope],
+        received_at: DateTime<Utc>,
+    ) -> Result<InsertOutcome, StoreError> {
+        events::insert(&mut *self.conn()?, events, received_at)
+    }
+
+    /// One page of events, newest first (`occurred_at` then `id`, both descending).
+    /// `limit` is 1 to [`MAX_PAGE`]; `cursor` is the `next_cursor` of the previous page.
+    pub fn list_events(
+        &self,
+        filter: &EventFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<EventPage, StoreError> {
+        list::page(&mut *self.conn()?, filter, limit, cursor)
+    }
+
+    /// Records a heartbeat or a last will. Returns the device afterwards, and whether its state
+    /// (online, offline, ...) changed.
+    pub fn record_status(
+        &self,
+        status: &DeviceStatus,
+        received_at: DateTime<Utc>,
+    ) -> Result<(DeviceView, bool), StoreError> {
+        devices::record_status(&mut *self.conn()?, status, received_at)
+    }
+
+    /// Every device, provisioned or seen, sorted by id.
+    pub fn list_devices(&self) -> Result<Vec<DeviceView>, StoreError> {
+        devices::list(&mut *self.conn()?)
+    }
+
+    /// The device's highest contiguous committed `seq`; 0 for a device never seen.
+    pub fn acked_seq(&self, device: &DeviceId) -> Result<u64, StoreError> {
+        devices::acked_seq(&mut *self.conn()?, device)
+    }
+
+    /// Adds a user; [`StoreError::Conflict`] if the username is taken.
+    pub fn add_user(
+        &self,
+        username: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        users::add(&mut *self.conn()?, username, role, password_hash)
+    }
+
+    pub fn find_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::find(&mut *self.conn()?, username)
+    }
+
+    /// Provisions a device with the SHA-256 hash of its token. A device already seen (by its events
+    /// or status) gets the token; one that already has a token is a [`StoreError::Conflict`].
+    pub fn add_device(&self, id: &DeviceId, token_hash: &str) -> Result<(), StoreError> {
+        devices::provision(&mut *self.conn()?, id, token_hash)
+    }
+
+    /// The device a token hash belongs to, if any.
+    pub fn device_for_token_hash(&self, token_hash: &str) -> Result<Option<DeviceId>, StoreError> {
+        devices::for_token_hash(&mut *self.conn()?, token_hash)
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+}
+
+/// Runs the same diesel expression on the concrete connection inside a [`Db`], for the statements
+/// diesel's `MultiConnection` cannot express (multi-row inserts, upserts).
+macro_rules! on_concrete {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::conn::Db::Pg($c) => $body,
+            $crate::store::conn::Db::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_concrete;
+
+/// Milliseconds since the Unix epoch, as stored.
+fn ms(t: DateTime<Utc>) -> i64 {
+    protocol::time::epoch_ms(t)
+}
+
+/// A `u64` counter as stored (BIGINT); values beyond `i64::MAX` are clamped, never wrapped.
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored non-negative BIGINT back to `u64`.
+fn to_u64(what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| error::corrupt(what, format!("{v} is negative")))
+}

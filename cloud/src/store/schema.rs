@@ -1,0 +1,44 @@
+//! The diesel table definitions, shared by both dialects.
+//!
+//! Both migrations (`migrations/postgres`, `migrations/sqlite`) create these columns with the same
+//! types: ids are text, times are milliseconds since the Unix epoch, so one query compiles for both.
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        token_hash -> Nullable<Text>,
+        state -> Text,
+        last_seen -> Nullable<BigInt>,
+        queue_depth -> BigInt,
+        uptime_s -> BigInt,
+        clock_synced -> Bool,
+        acked_seq -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        device -> Text,
+        seq -> BigInt,
+        sensor -> Text,
+        kind -> Text,
+        occurred_at -> BigInt,
+        clock_synced -> Bool,
+        received_at -> BigInt,
+        schema_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (username) {
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(events -> devices (device));
+diesel::allow_tables_to_appear_in_same_query!(devices, events, users);

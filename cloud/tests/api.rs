@@ -1,0 +1,362 @@
+//! The HTTP API in-process (actix_web::test) on a real SQLite store: auth on every route, clear errors
+//! for bad input, and bulk posting that is idempotent and never lets one bad item reject the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use actix_web::{test, web, App};
+use serde_json::{json, Value};
+use vigie_cloud::api::{self, AppState};
+use vigie_cloud::auth::{device_token_hash, hash_password, Auth, PasswordCost, Role};
+use vigie_cloud::hub::Hub;
+use vigie_cloud::ingest::IngestMetrics;
+use vigie_cloud::store::Store;
+
+const MAX_BODY: usize = 64 * 1024;
+
+struct Fixture {
+    state: AppState,
+    admin: String,
+    viewer: String,
+    device_token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path()).unwrap();
+    store
+        .add_user(
+            "ada",
+            Role::Admin,
+            &hash_password("ada password", PasswordCost::Test),
+        )
+        .unwrap();
+    store
+        .add_user(
+            "vic",
+            Role::Viewer,
+            &hash_password("vic password", PasswordCost::Test),
+        )
+        .unwrap();
+    let device_token = "vgd_test-token-for-pi-1".to_owned();
+    store
+        .add_device(&"pi-1".parse().unwrap(), &device_token_hash(&device_token))
+        .unwrap();
+    let auth = Auth::from_secret(
+        b"api-test-secret-api-test-secret!",
+        Duration::from_secs(600),
+    );
+    let admin = auth.issue("ada", Role::Admin).access_token;
+    let viewer = auth.issue("vic", Role::Viewer).access_token;
+    let metrics = Arc::new(IngestMetrics::default());
+    let state = AppState {
+        store,
+        auth,
+        hub: Hub::new(16, metrics.clone()).start(),
+        ingest: None,
+        metrics,
+        health: actors::HealthRegistry::new(),
+        max_body_bytes: MAX_BODY,
+        password_cost: PasswordCost::Test,
+    };
+    Fixture {
+        state,
+        admin,
+        viewer,
+        device_token,
+        _dir: dir,
+    }
+}
+
+macro_rules! app {
+    ($state:expr) => {
+        test::init_service(
+            App::new()
+                .app_data(web::Data::new($state.clone()))
+                .configure(|c| api::routes(c, MAX_BODY)),
+        )
+        .await
+    };
+}
+
+fn envelope(device: &str, seq: u64, kind: &str) -> Value {
+    json!({
+        "schema_version": 1,
+        "id": uuid::Uuid::now_v7(),
+        "device": device,
+        "seq": seq,
+        "sensor": "mat-1",
+        "kind": kind,
+        "occurred_at": "2026-11-27T13:00:00.000Z",
+        "clock_synced": true
+    })
+}
+
+async fn call(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    req: test::TestRequest,
+) -> (u16, Value) {
+    let resp = test::call_service(app, req.to_request()).await;
+    let status = resp.status().as_u16();
+    let body = test::read_body(resp).await;
+    (
+        status,
+        serde_json::from_slice(&body)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into())),
+    )
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+#[actix_rt::test]
+async fn login_answers_a_bearer_token_and_refuses_a_wrong_password_alike_for_unknown_users() {
+    let f = fixture();
+    let app = app!(f.state);
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/auth/login")
+            .set_json(json!({"username": "ada", "password": "ada password"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 600);
+    let token = body["access_token"].as_str().unwrap();
+    let (status, _) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/events")
+            .insert_header(bearer(token)),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    for (user, password) in [("ada", "wrong"), ("nobody", "ada password")] {
+        let (status, body) = call(
+            &app,
+            test::TestRequest::post()
+                .uri("/api/auth/login")
+                .set_json(json!({"username": user, "password": password})),
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "invalid username or password");
+    }
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/auth/login")
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload("{\"username\": 3"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("invalid JSON"),
+        "{body}"
+    );
+}
+
+#[actix_rt::test]
+async fn every_api_route_needs_a_valid_token() {
+    let f = fixture();
+    let app = app!(f.state);
+    for uri in ["/api/events", "/api/devices", "/api/stream"] {
+        let (status, body) = call(&app, test::TestRequest::get().uri(uri)).await;
+        assert_eq!(status, 401, "{uri}");
+        assert!(
+            body["error"].as_str().unwrap().contains("bearer"),
+            "{uri}: {body}"
+        );
+        let (status, _) = call(
+            &app,
+            test::TestRequest::get()
+                .uri(uri)
+                .insert_header(bearer("not.a.jwt")),
+        )
+        .await;
+        assert_eq!(status, 401, "{uri}");
+        let (status, _) = call(
+            &app,
+            test::TestRequest::get()
+                .uri(uri)
+                .insert_header(("Authorization", "Basic YWRhOmFkYQ==")),
+        )
+        .await;
+        assert_eq!(status, 401, "{uri}");
+    }
+    let (status, _) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/events")
+            .insert_header(bearer("vgd_unknown"))
+            .set_json(json!([])),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/events")
+            .insert_header(bearer(&f.device_token)),
+    )
+    .await;
+    assert_eq!(status, 403, "a device token only posts events");
+    let (status, _) = call(&app, test::TestRequest::get().uri("/healthz")).await;
+    assert_eq!(status, 200, "health needs no token");
+}
+
+#[actix_rt::test]
+async fn bad_filters_get_a_400_that_names_the_parameter() {
+    let f = fixture();
+    let app = app!(f.state);
+    for (query, param) in [
+        ("kind=smoke", "kind"),
+        ("device=Not%20A%20Slug", "device"),
+        ("since=yesterday", "since"),
+        ("until=2026-13-01T00:00:00Z", "until"),
+        ("limit=0", "limit"),
+        ("limit=5000", "limit"),
+        (
+            "since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z",
+            "since",
+        ),
+        ("device=pi-1%27%20OR%201%3D1--", "device"),
+    ] {
+        let (status, body) = call(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("/api/events?{query}"))
+                .insert_header(bearer(&f.viewer)),
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(param),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/events?cursor=garbage")
+            .insert_header(bearer(&f.viewer)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/events?colour=red")
+            .insert_header(bearer(&f.viewer)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("colour"), "{body}");
+}
+
+#[actix_rt::test]
+async fn a_bulk_post_stores_the_good_items_reports_the_bad_ones_and_is_idempotent() {
+    let f = fixture();
+    let app = app!(f.state);
+    let good = envelope("pi-1", 1, "button_pressed");
+    let batch = json!([
+        good,
+        envelope("pi-1", 2, "smoke"),
+        envelope("pi-2", 1, "motion"),
+        {"schema_version": 1, "id": "nope"},
+        envelope("pi-1", 0, "motion"),
+    ]);
+    let post = |body: Value, token: &str| {
+        test::TestRequest::post()
+            .uri("/api/events")
+            .insert_header(bearer(token))
+            .set_json(body)
+    };
+    let (status, report) = call(&app, post(batch.clone(), &f.device_token)).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["inserted"], 1);
+    assert_eq!(report["duplicates"], 0);
+    assert_eq!(report["acked_seq"], 1);
+    let rejected: Vec<u64> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, [1, 2, 3, 4]);
+    let errors = report["rejected"].to_string();
+    assert!(
+        errors.contains("kind") && errors.contains("pi-2") && errors.contains("seq"),
+        "{errors}"
+    );
+
+    let (_, again) = call(&app, post(batch, &f.device_token)).await;
+    assert_eq!(
+        (again["inserted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(1))
+    );
+
+    let (status, page) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/events")
+            .insert_header(bearer(&f.viewer)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        1,
+        "nothing bad was stored"
+    );
+    assert_eq!(page["items"][0]["id"], good["id"]);
+
+    let (status, _) = call(&app, post(json!([]), &f.viewer)).await;
+    assert_eq!(status, 403, "a viewer cannot post events");
+    let (status, report) = call(&app, post(json!([envelope("pi-3", 1, "motion")]), &f.admin)).await;
+    assert_eq!((status, report["inserted"].clone()), (200, json!(1)));
+}
+
+#[actix_rt::test]
+async fn a_malformed_or_oversized_bulk_body_is_refused_whole_with_a_reason() {
+    let f = fixture();
+    let app = app!(f.state);
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/events")
+            .insert_header(bearer(&f.device_token))
+            .set_payload("{\"not\": \"an array\"}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("JSON array"),
+        "{body}"
+    );
+
+    let huge = format!("[{}]", "1,".repeat(MAX_BODY));
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/events")
+            .insert_header(bearer(&f.device_token))
+            .set_payload(huge),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert!(
+        body["error"].as_str().unwrap().contains("larger than"),
+        "{body}"
+    );
+}

@@ -1,0 +1,108 @@
+//! Bad MQTT input never stops the ingest: malformed JSON, unknown kinds, wrong or foreign topics,
+//! oversized payloads and bad device ids are acked, logged and counted, and the next valid event is
+//! stored.
+
+mod support;
+
+use std::time::Duration;
+
+use rumqttc::{Client, MqttOptions, QoS};
+use serde_json::json;
+use support::*;
+
+fn metric(cloud: &Cloud, name: &str) -> u64 {
+    let mut resp = agent()
+        .get(&format!("{}/metrics", cloud.base))
+        .call()
+        .unwrap();
+    let text = resp.body_mut().read_to_string().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn invalid_messages_are_counted_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt_port = free_port();
+    let cloud = Cloud::start(
+        dir.path(),
+        vec![("VIGIE_MQTT_LISTEN".into(), format!("127.0.0.1:{mqtt_port}"))],
+    );
+    cloud.add_user("admin", "admin", "correct horse battery");
+    let token = cloud.login("admin", "correct horse battery");
+
+    let mut options = MqttOptions::new(unique("bad-"), "127.0.0.1", mqtt_port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut connection) = Client::new(options, 64);
+    let pump = std::thread::spawn(move || {
+        for event in connection.iter() {
+            if event.is_err() {
+                break;
+            }
+        }
+    });
+    let valid = |seq: u64, kind: &str| {
+        json!({
+            "schema_version": 1, "id": uuid::Uuid::now_v7(), "device": "pi-9", "seq": seq,
+            "sensor": "mat-1", "kind": kind, "occurred_at": "2026-11-27T13:00:00.000Z"
+        })
+    };
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("sensors/pi-9/button/pressed", b"{ not json".to_vec()),
+        (
+            "sensors/pi-9/button/pressed",
+            valid(1, "smoke").to_string().into_bytes(),
+        ),
+        (
+            "sensors/pi-9/photo/motion",
+            valid(1, "button_pressed").to_string().into_bytes(),
+        ),
+        (
+            "sensors/pi-8/button/pressed",
+            valid(1, "button_pressed").to_string().into_bytes(),
+        ),
+        (
+            "sensors/PI_9/button/pressed",
+            valid(1, "button_pressed").to_string().into_bytes(),
+        ),
+        ("sensors/pi-9/button/pressed", vec![b' '; 20_000]),
+        ("system/pi-9/status", b"[]".to_vec()),
+    ];
+    for (topic, payload) in &bad {
+        client
+            .publish(*topic, QoS::AtLeastOnce, false, payload.clone())
+            .unwrap();
+    }
+    let good = valid(1, "button_pressed");
+    client
+        .publish(
+            "sensors/pi-9/button/pressed",
+            QoS::AtLeastOnce,
+            false,
+            good.to_string(),
+        )
+        .unwrap();
+
+    let agent = agent();
+    wait_for(
+        "the valid event after the bad ones",
+        Duration::from_secs(30),
+        || {
+            let (_, page) = get_json(&agent, &format!("{}/api/events", cloud.base), Some(&token));
+            page["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 1)
+        },
+    );
+    let (_, page) = get_json(&agent, &format!("{}/api/events", cloud.base), Some(&token));
+    assert_eq!(page["items"][0]["id"], good["id"]);
+    wait_for("every bad message counted", Duration::from_secs(10), || {
+        metric(&cloud, "vigie_ingest_invalid_total") == bad.len() as u64
+    });
+    assert_eq!(metric(&cloud, "vigie_ingest_inserted_total"), 1);
+    client.disconnect().unwrap();
+    pump.join().unwrap();
+}
