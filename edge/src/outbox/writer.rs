@@ -217,7 +217,7 @@ impl Writer {
         }
         self.next_seq = next_seq;
         for e in &accepted {
-            tracing::debug!(event_id = %e.id, seq = e.seq, sensor = %e.sensor, "event stored");
+            tracing::info!(event_id = %e.id, seq = e.seq, sensor = %e.sensor, kind = %e.kind, "event stored");
         }
         (self.on_stored)(accepted.clone());
         for (reply, e) in replies.into_iter().zip(accepted) {
