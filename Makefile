@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl
 
-.PHONY: demo test deps services fmt-check clippy unit build bench help
+.PHONY: demo test deps services fmt-check clippy build bench help
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
@@ -37,3 +37,8 @@ test: deps services fmt-check clippy build
 demo: deps
 	$(CARGO) build --workspace --bins --locked
 	@scripts/demo.sh
+
+## Benchmarks (release build; prints figures, asserts nothing about speed).
+bench: deps services
+	$(CARGO) build --release --workspace --bins --locked
+	$(CARGO) bench -p vigie-cloud --bench ingest --locked

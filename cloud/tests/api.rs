@@ -360,3 +360,29 @@ async fn a_malformed_or_oversized_bulk_body_is_refused_whole_with_a_reason() {
         "{body}"
     );
 }
+
+#[actix_rt::test]
+async fn a_gzip_compressed_bulk_post_is_accepted() {
+    use std::io::Write;
+    let f = fixture();
+    let app = app!(f.state);
+    let batch = json!([
+        envelope("pi-1", 1, "motion"),
+        envelope("pi-1", 2, "button_pressed")
+    ]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(batch.to_string().as_bytes()).unwrap();
+    let (status, report) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/events")
+            .insert_header(bearer(&f.device_token))
+            .insert_header(("Content-Encoding", "gzip"))
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(gz.finish().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["inserted"], 2);
+    assert_eq!(report["acked_seq"], 2);
+}
