@@ -128,21 +128,212 @@ impl PgDatabase {
 
     /// `SELECT count(*)` of events, and of distinct ids.
     pub fn event_counts(&self) -> (i64, i64) {
-        use diesel::{Connection, PgConnection, RunQueryDsl};
-        #[derive(diesel::QueryableByName)]
-        struct Counts {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            total: i64,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            distinct_ids: i64,
+        pg_event_counts(&self.url())
+    }
+}
+
+/// `SELECT count(*)` of events, and of distinct ids, in the PostgreSQL database at `url`.
+pub fn pg_event_counts(url: &str) -> (i64, i64) {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        distinct_ids: i64,
+    }
+    let mut conn = PgConnection::establish(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let c: Counts = diesel::sql_query(
+        "SELECT count(*) AS total, count(DISTINCT id) AS distinct_ids FROM events",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    (c.total, c.distinct_ids)
+}
+
+/// A PostgreSQL server of the test's own, so it can be crashed without touching the machine's: a
+/// cluster made by `initdb` under `DIR/postgres` (trust auth, user `postgres`), on a free loopback
+/// port and a Unix socket in that directory. `crash` stops it with `pg_ctl -m immediate` (no
+/// shutdown checkpoint, like a power cut of the server process), `start` brings it back on the same
+/// port. The server runs as the `postgres` user when the test runs as root (initdb refuses root).
+/// Stopped (immediate) when dropped. Its log is `DIR/postgres/server.log`.
+pub struct LocalPostgres {
+    pub port: u16,
+    root: PathBuf,
+    data: PathBuf,
+    bin: PathBuf,
+    running: bool,
+}
+
+impl LocalPostgres {
+    /// `initdb`, then `start`.
+    pub fn start(dir: &Path) -> LocalPostgres {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = Self::bin_dir();
+        let root = dir.join("postgres");
+        std::fs::create_dir_all(&root).unwrap();
+        if Self::as_root() {
+            // The postgres user must reach its directory through the test's (0700) temporary one.
+            let mut perms = std::fs::metadata(dir).unwrap().permissions();
+            perms.set_mode(perms.mode() | 0o011);
+            std::fs::set_permissions(dir, perms).unwrap();
+            let out = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(&root)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "chown {}: {}",
+                root.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        let mut conn = PgConnection::establish(&self.url()).unwrap();
-        let c: Counts = diesel::sql_query(
-            "SELECT count(*) AS total, count(DISTINCT id) AS distinct_ids FROM events",
-        )
-        .get_result(&mut conn)
-        .unwrap();
-        (c.total, c.distinct_ids)
+        let mut pg = LocalPostgres {
+            port: free_port(),
+            data: root.join("data"),
+            root,
+            bin,
+            running: false,
+        };
+        pg.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                pg.data.as_os_str(),
+                "-A".as_ref(),
+                "trust".as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--no-sync".as_ref(),
+            ],
+        );
+        pg.restart();
+        pg
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `pg_ctl start -w` on the same port (after `initdb` or `crash`).
+    pub fn restart(&mut self) {
+        let options = format!(
+            "-p {} -k '{}' -c listen_addresses=127.0.0.1",
+            self.port,
+            self.root.display()
+        );
+        let log = self.root.join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                self.data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "60".as_ref(),
+                "start".as_ref(),
+            ],
+        );
+        self.running = true;
+    }
+
+    /// `pg_ctl stop -m immediate`: the server quits at once, without a shutdown checkpoint, and
+    /// every connection breaks.
+    pub fn crash(&mut self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                self.data.as_os_str(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+        self.running = false;
+    }
+
+    /// `SELECT count(*)` of events, and of distinct ids.
+    pub fn event_counts(&self) -> (i64, i64) {
+        pg_event_counts(&self.url())
+    }
+
+    /// The newest `/usr/lib/postgresql/VERSION/bin` that has `initdb`.
+    fn bin_dir() -> PathBuf {
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries are needed under /usr/lib/postgresql")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").exists().then_some((version, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().expect("no /usr/lib/postgresql/*/bin/initdb").1
+    }
+
+    fn as_root() -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// Runs a PostgreSQL program (as the postgres user when root) and panics with its output if it
+    /// fails.
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let mut cmd = self.command(program);
+        // pg_ctl start leaves the server attached to these pipes unless they are files: use files.
+        let out_path = self.root.join(format!("{program}.out"));
+        let out = std::fs::File::create(&out_path).unwrap();
+        let status = cmd
+            .args(args)
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(
+            status.success(),
+            "{program} {args:?} failed ({status}):\n{}",
+            std::fs::read_to_string(&out_path).unwrap_or_default()
+        );
+    }
+
+    /// `BIN/program`, through `runuser -u postgres --` when root.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if Self::as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        if self.running {
+            let _ = self
+                .command("pg_ctl")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "immediate", "-w", "stop"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
