@@ -102,6 +102,18 @@ fn check_everything_arrived(cloud: &Cloud, token: &str, stream: &StreamClient, e
         );
     }
 
+    // Each Pi coming online was pushed as a status change.
+    let frames = stream.frames.lock().unwrap().clone();
+    for edge in edges {
+        assert!(
+            frames.iter().any(|f| f["type"] == "device_status"
+                && f["data"]["id"] == edge.device.as_str()
+                && f["data"]["state"] == "online"),
+            "no online status frame for {}",
+            edge.device
+        );
+    }
+
     // The cloud confirmed every commit: each device's acked seq reaches its last event.
     let agent = agent();
     wait_for("acked_seq of every device", Duration::from_secs(30), || {

@@ -45,7 +45,9 @@ struct Pending {
 
 /// What a commit did.
 struct Committed {
-    frames: Vec<StreamFrame>,
+    events: Vec<StreamFrame>,
+    /// Each recorded status, and whether it changed the device's state (online/offline).
+    statuses_seen: Vec<(DeviceView, bool)>,
     acked: BTreeMap<DeviceId, u64>,
     inserted: u64,
     duplicates: u64,
@@ -168,7 +170,7 @@ impl Ingest {
                 if !done.acked.is_empty() {
                     let _ = self.acks.send(AckJob::DeviceAcks(done.acked));
                 }
-                let frames = self.worth_pushing(done.frames);
+                let frames = self.worth_pushing(done.events, done.statuses_seen);
                 if !frames.is_empty() {
                     self.hub.do_send(Broadcast(frames));
                 }
@@ -198,19 +200,20 @@ impl Ingest {
         }
     }
 
-    /// Every event frame, and status frames whose state or queue depth changed.
-    fn worth_pushing(&mut self, frames: Vec<StreamFrame>) -> Vec<StreamFrame> {
+    /// Every new event, then each status that changed the device's state or its queue depth
+    /// (a heartbeat that changes nothing is not pushed).
+    fn worth_pushing(
+        &mut self,
+        mut frames: Vec<StreamFrame>,
+        statuses: Vec<(DeviceView, bool)>,
+    ) -> Vec<StreamFrame> {
+        for (view, state_changed) in statuses {
+            let previous = self.last_depth.insert(view.id.clone(), view.queue_depth);
+            if state_changed || previous != Some(view.queue_depth) {
+                frames.push(StreamFrame::DeviceStatus(view));
+            }
+        }
         frames
-            .into_iter()
-            .filter(|f| match f {
-                StreamFrame::Event(_) => true,
-                StreamFrame::DeviceStatus(view) => {
-                    let previous = self.last_depth.insert(view.id.clone(), view.queue_depth);
-                    previous != Some(view.queue_depth)
-                        || view.state != protocol::DeviceState::Online
-                }
-            })
-            .collect()
     }
 }
 
@@ -221,9 +224,9 @@ fn commit(
     statuses: &[DeviceStatus],
 ) -> Result<Committed, StoreError> {
     let now = Utc::now();
-    let mut frames = Vec::new();
     let mut done = Committed {
-        frames: Vec::new(),
+        events: Vec::new(),
+        statuses_seen: Vec::new(),
         acked: BTreeMap::new(),
         inserted: 0,
         duplicates: 0,
@@ -234,7 +237,11 @@ fn commit(
         done.inserted = outcome.inserted.len() as u64;
         done.duplicates = outcome.duplicates;
         done.acked = outcome.acked;
-        frames.extend(outcome.inserted.into_iter().map(StreamFrame::Event));
+        done.events = outcome
+            .inserted
+            .into_iter()
+            .map(StreamFrame::Event)
+            .collect();
     }
     for status in statuses {
         let (view, changed): (DeviceView, bool) = store.record_status(status, now)?;
@@ -242,9 +249,8 @@ fn commit(
         if changed {
             tracing::info!(device_id = %view.id, state = view.state.as_str(), "device state changed");
         }
-        frames.push(StreamFrame::DeviceStatus(view));
+        done.statuses_seen.push((view, changed));
     }
-    done.frames = frames;
     Ok(done)
 }
 
