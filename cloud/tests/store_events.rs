@@ -132,6 +132,26 @@ store_tests! {
         assert_eq!(store.acked_seq(&device("pi-1")).unwrap(), 1_600);
     }
 
+    fn concurrent_batches_of_one_device_leave_no_seq_unacked(db) {
+        let store = db.open();
+        let writers: Vec<_> = (0..4u64)
+            .map(|w| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    // Writer w sends the seqs congruent to w mod 4, ten at a time.
+                    let mine: Vec<u64> = (1..=400).filter(|s| s % 4 == w).collect();
+                    for seqs in mine.chunks(10) {
+                        store.insert_events(&presses("pi-1", seqs.iter().copied()), at(10)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("a writer thread");
+        }
+        assert_eq!(store.acked_seq(&device("pi-1")).unwrap(), 400);
+    }
+
     fn inserting_events_records_their_device_as_seen_but_not_online(db) {
         let store = db.open();
         store.insert_events(&presses("pi-1", [1]), at(10)).unwrap();

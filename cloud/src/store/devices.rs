@@ -4,6 +4,8 @@
 //! A device's state comes only from its status messages: a device seen only through its events, or
 //! provisioned and never heard from, is `offline`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use protocol::api::DeviceView;
@@ -51,20 +53,113 @@ fn parse_state(s: &str) -> DeviceState {
     }
 }
 
-/// Creates the device's row if it has none, and sets its last_seen. On PostgreSQL this also locks
-/// the row until the transaction ends, which is what serialises concurrent writers of one device.
-pub(super) fn touch(conn: &mut Db, id: &str, seen_ms: i64) -> Result<(), StoreError> {
-    on_concrete!(conn, |c| diesel::insert_into(devices::table)
-        .values((
-            devices::id.eq(id),
-            devices::state.eq(INITIAL_STATE),
-            devices::last_seen.eq(seen_ms),
-            devices::created_at.eq(seen_ms),
-        ))
-        .on_conflict(devices::id)
-        .do_update()
-        .set(devices::last_seen.eq(seen_ms))
-        .execute(c))?;
+/// A device a batch of events (or a status) comes from, as [`touch`] upserts it.
+#[derive(Insertable)]
+#[diesel(table_name = devices)]
+pub(super) struct SeenDevice<'a> {
+    pub id: &'a str,
+    /// The highest seq the batch offers (0 for a status).
+    pub max_seq: i64,
+    pub last_seen: i64,
+    pub state: &'a str,
+    pub created_at: i64,
+}
+
+impl<'a> SeenDevice<'a> {
+    pub fn new(id: &'a str, max_seq: i64, seen_ms: i64) -> SeenDevice<'a> {
+        SeenDevice {
+            id,
+            max_seq,
+            last_seen: seen_ms,
+            state: INITIAL_STATE,
+            created_at: seen_ms,
+        }
+    }
+}
+
+/// Where a device's sequence numbers stand, as [`touch`] finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SeqProgress {
+    pub acked_seq: i64,
+    /// The highest seq ever offered, this batch included.
+    pub max_seq: i64,
+}
+
+/// Creates the rows of devices that have none, sets their last_seen, raises their max_seq, and
+/// returns where each device's sequence numbers stand: one statement for the whole batch. On
+/// PostgreSQL this also locks the rows until the transaction ends, which serialises concurrent
+/// writers of one device; give the devices in id order so two batches never lock in opposite order.
+pub(super) fn touch(
+    conn: &mut Db,
+    seen: &[SeenDevice<'_>],
+) -> Result<BTreeMap<String, SeqProgress>, StoreError> {
+    use diesel::dsl::case_when;
+    use diesel::upsert::excluded;
+    if seen.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<(String, i64, i64)> =
+        on_concrete!(conn, |c| diesel::insert_into(devices::table)
+            .values(seen)
+            .on_conflict(devices::id)
+            .do_update()
+            .set((
+                devices::last_seen.eq(excluded(devices::last_seen)),
+                devices::max_seq.eq(case_when(
+                    excluded(devices::max_seq).gt(devices::max_seq),
+                    excluded(devices::max_seq),
+                )
+                .otherwise(devices::max_seq)),
+            ))
+            .returning((devices::id, devices::acked_seq, devices::max_seq))
+            .get_results(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, acked_seq, max_seq)| (id, SeqProgress { acked_seq, max_seq }))
+        .collect())
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = devices)]
+struct AckedDevice<'a> {
+    id: &'a str,
+    acked_seq: i64,
+    // Never stored: the rows exist (see `set_acked`), but an INSERT names every required column.
+    state: &'a str,
+    created_at: i64,
+}
+
+/// Sets the acked_seq of devices whose rows [`touch`] made sure exist. On PostgreSQL that is one
+/// statement: an upsert whose insert branch is never taken, the portable multi-row UPDATE.
+pub(super) fn set_acked(conn: &mut Db, acked: &[(&str, i64)]) -> Result<(), StoreError> {
+    use diesel::upsert::excluded;
+    match conn {
+        Db::Pg(pg) if !acked.is_empty() => {
+            let rows: Vec<AckedDevice<'_>> = acked
+                .iter()
+                .map(|&(id, acked_seq)| AckedDevice {
+                    id,
+                    acked_seq,
+                    state: INITIAL_STATE,
+                    created_at: 0,
+                })
+                .collect();
+            diesel::insert_into(devices::table)
+                .values(&rows)
+                .on_conflict(devices::id)
+                .do_update()
+                .set(devices::acked_seq.eq(excluded(devices::acked_seq)))
+                .execute(pg)?;
+        }
+        Db::Pg(_) => {}
+        Db::Sqlite(sqlite) => {
+            for &(id, acked_seq) in acked {
+                diesel::update(devices::table.find(id))
+                    .set(devices::acked_seq.eq(acked_seq))
+                    .execute(sqlite)?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -77,7 +172,7 @@ pub(super) fn record_status(
     let seen_ms = ms(received_at);
     let new_state = status.state.as_str();
     conn.transaction(|conn| {
-        touch(conn, id, seen_ms)?;
+        touch(conn, &[SeenDevice::new(id, 0, seen_ms)])?;
         let before: String = devices::table.find(id).select(devices::state).first(conn)?;
         diesel::update(devices::table.find(id))
             .set((

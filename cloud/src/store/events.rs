@@ -1,14 +1,18 @@
 //! Storing events: the batch insert, deduplication by event id, and the per-device acked_seq.
 //!
-//! Performance contract: one transaction per batch; the devices of the batch are upserted first (in
-//! id order, which also locks their rows in a fixed order so concurrent batches of one device commit
-//! one after the other and never deadlock), then the events go in as multi-row
-//! `INSERT .. ON CONFLICT (id) DO NOTHING RETURNING id` of up to [`INSERT_CHUNK`] rows, then each
-//! device's acked_seq advances (SQLite, the single-node default, inserts row by row in that same
-//! transaction). The walk runs only for a device whose batch holds `acked_seq + 1`,
-//! since nothing else can extend its contiguous run.
+//! Performance contract: one transaction and a fixed handful of statements per batch, however many
+//! devices it holds:
+//! 1. one multi-row upsert of the batch's devices, in id order: it locks their rows in a fixed
+//!    order, so concurrent batches of one device commit one after the other and never deadlock;
+//! 2. the events, as `INSERT .. SELECT FROM UNNEST($1 .. $9) ON CONFLICT (id) DO NOTHING RETURNING
+//!    id` of up to [`INSERT_CHUNK`] rows (one array per column: PostgreSQL plans it once);
+//! 3. one multi-row update of the acked_seqs that moved.
+//!
+//! acked_seq advances over the seqs the batch stored without reading them back; the stored seqs
+//! are read only when an earlier batch left higher seqs waiting behind a gap. On SQLite (the
+//! single-node default) the same steps run one row at a time, within the same transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -16,8 +20,9 @@ use protocol::api::EventItem;
 use protocol::{DeviceId, EventEnvelope};
 
 use super::conn::Db;
-use super::schema::{devices, events};
-use super::{devices as device_rows, ms, to_u64, InsertOutcome, StoreError};
+use super::devices::{self as device_rows, SeenDevice, SeqProgress};
+use super::schema::events;
+use super::{ms, to_u64, InsertOutcome, StoreError};
 
 /// The most rows in one INSERT statement (9 parameters each: far below both backends' limits).
 pub const INSERT_CHUNK: usize = 1000;
@@ -71,30 +76,51 @@ pub(super) fn insert(
     let mut first_seen = HashSet::with_capacity(batch.len());
     let mut unique = Vec::with_capacity(batch.len());
     let mut rows = Vec::with_capacity(batch.len());
-    let mut seqs_by_device: HashMap<&DeviceId, HashSet<i64>> = HashMap::new();
     for e in batch {
         if first_seen.insert(e.id) {
-            let row = NewEvent::from_envelope(e, received_ms)?;
-            seqs_by_device.entry(&e.device).or_default().insert(row.seq);
-            rows.push(row);
+            rows.push(NewEvent::from_envelope(e, received_ms)?);
             unique.push(e);
         }
     }
-    let devices: BTreeSet<&DeviceId> = seqs_by_device.keys().copied().collect();
+    // In id order: the order `touch` locks the device rows in.
+    let mut seen: BTreeMap<&str, SeenDevice<'_>> = BTreeMap::new();
+    let mut device_ids: HashMap<&str, &DeviceId> = HashMap::new();
+    for (row, e) in rows.iter().zip(&unique) {
+        let device = seen
+            .entry(row.device)
+            .or_insert_with(|| SeenDevice::new(row.device, 0, received_ms));
+        device.max_seq = device.max_seq.max(row.seq);
+        device_ids.insert(row.device, &e.device);
+    }
+    let seen: Vec<SeenDevice<'_>> = seen.into_values().collect();
 
     let (stored_ids, acked) = conn.transaction(|conn| {
-        for device in &devices {
-            device_rows::touch(conn, device.as_str(), received_ms)?;
-        }
+        let progress = device_rows::touch(conn, &seen)?;
         let stored_ids = insert_rows(conn, &rows)?;
-        let mut acked = BTreeMap::new();
-        for device in &devices {
-            let seqs = &seqs_by_device[device];
-            acked.insert((*device).clone(), advance_acked(conn, device, seqs)?);
+        let mut stored_seqs: HashMap<&str, HashSet<i64>> = HashMap::new();
+        for row in rows.iter().filter(|row| stored_ids.contains(&row.id)) {
+            stored_seqs.entry(row.device).or_default().insert(row.seq);
         }
+        let mut acked = BTreeMap::new();
+        let mut changed = Vec::new();
+        for device in &seen {
+            let before = progress.get(device.id).copied().ok_or_else(|| {
+                StoreError::Internal(format!("the row of device {} vanished", device.id))
+            })?;
+            let after = advance(conn, device.id, before, stored_seqs.get(device.id))?;
+            if after != before.acked_seq {
+                changed.push((device.id, after));
+            }
+            acked.insert(device.id, to_u64("acked_seq", after)?);
+        }
+        device_rows::set_acked(conn, &changed)?;
         Ok::<_, StoreError>((stored_ids, acked))
     })?;
 
+    let acked = acked
+        .into_iter()
+        .map(|(id, seq)| ((*device_ids[id]).clone(), seq))
+        .collect();
     let inserted: Vec<EventItem> = unique
         .iter()
         .zip(&rows)
@@ -113,9 +139,89 @@ pub(super) fn insert(
     })
 }
 
+/// The device's new acked_seq: first over the seqs this batch stored (no query), then, only if a
+/// higher seq was stored before (it arrived out of order), over the stored seqs.
+///
+/// Seqs the batch offered but that were already stored cannot move it: under the row lock
+/// [`device_rows::touch`] takes, acked_seq is always as far as the stored seqs allow.
+fn advance(
+    conn: &mut Db,
+    device: &str,
+    before: SeqProgress,
+    stored_now: Option<&HashSet<i64>>,
+) -> Result<i64, StoreError> {
+    let mut acked = before.acked_seq;
+    if let Some(stored_now) = stored_now {
+        while stored_now.contains(&(acked + 1)) {
+            acked += 1;
+        }
+    }
+    if acked > before.acked_seq && acked < before.max_seq {
+        acked = walk(conn, device, acked)?;
+    }
+    Ok(acked)
+}
+
+#[derive(QueryableByName)]
+struct StoredId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// One PostgreSQL statement for a whole chunk, with one array parameter per column: the statement
+/// text never changes (PostgreSQL parses and plans it once per connection), unlike a VALUES list
+/// of 9 parameters per row.
+fn insert_unnest(pg: &mut PgConnection, rows: &[NewEvent<'_>]) -> Result<Vec<String>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Bool, Text};
+    let column = |f: fn(&NewEvent<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let ids: Vec<StoredId> = diesel::sql_query(
+        "INSERT INTO events \
+           (id, device, seq, sensor, kind, occurred_at, clock_synced, received_at, schema_version) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
+                              $6::int8[], $7::bool[], $8::int8[], $9::int8[]) \
+         ON CONFLICT (id) DO NOTHING \
+         RETURNING id",
+    )
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.device).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(column(|r| r.seq))
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.sensor).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(column(|r| r.occurred_at))
+    .bind::<Array<Bool>, _>(rows.iter().map(|r| r.clock_synced).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(column(|r| r.received_at))
+    .bind::<Array<BigInt>, _>(column(|r| r.schema_version))
+    .load(pg)?;
+    Ok(ids.into_iter().map(|r| r.id).collect())
+}
+
+/// Follows the stored seqs of `device` up from `acked` while they have no gap.
+fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, StoreError> {
+    loop {
+        let page: Vec<i64> = events::table
+            .filter(events::device.eq(device))
+            .filter(events::seq.gt(acked))
+            .order(events::seq.asc())
+            .select(events::seq)
+            .limit(WALK_PAGE)
+            .load(conn)?;
+        let full = page.len() == WALK_PAGE as usize;
+        for seq in page {
+            if seq == acked + 1 {
+                acked = seq;
+            } else if seq > acked {
+                return Ok(acked);
+            }
+        }
+        if !full {
+            return Ok(acked);
+        }
+    }
+}
+
 /// Inserts the rows that are not stored yet; returns the ids it stored.
 ///
-/// PostgreSQL takes them as multi-row statements of [`INSERT_CHUNK`] rows. diesel runs a SQLite
+/// PostgreSQL takes them in statements of [`INSERT_CHUNK`] rows. diesel runs a SQLite
 /// "batch" with `RETURNING` as one statement per row anyway, so SQLite gets exactly that, inside the
 /// same transaction, on a cached prepared statement.
 fn insert_rows(conn: &mut Db, rows: &[NewEvent<'_>]) -> Result<HashSet<String>, StoreError> {
@@ -123,12 +229,7 @@ fn insert_rows(conn: &mut Db, rows: &[NewEvent<'_>]) -> Result<HashSet<String>, 
     match conn {
         Db::Pg(pg) => {
             for chunk in rows.chunks(INSERT_CHUNK) {
-                let ids: Vec<String> = diesel::insert_into(events::table)
-                    .values(chunk)
-                    .on_conflict_do_nothing()
-                    .returning(events::id)
-                    .get_results(pg)?;
-                stored.extend(ids);
+                stored.extend(insert_unnest(pg, chunk)?);
             }
         }
         Db::Sqlite(sqlite) => {
@@ -144,49 +245,4 @@ fn insert_rows(conn: &mut Db, rows: &[NewEvent<'_>]) -> Result<HashSet<String>, 
         }
     }
     Ok(stored)
-}
-
-/// Advances the device's acked_seq over the sequence numbers now stored without a gap, persists
-/// it, and returns it.
-fn advance_acked(
-    conn: &mut Db,
-    device: &DeviceId,
-    batch_seqs: &HashSet<i64>,
-) -> Result<u64, StoreError> {
-    let current: i64 = devices::table
-        .find(device.as_str())
-        .select(devices::acked_seq)
-        .first(conn)?;
-    if !batch_seqs.contains(&current.saturating_add(1)) {
-        return to_u64("acked_seq", current);
-    }
-    let mut acked = current;
-    loop {
-        let page: Vec<i64> = events::table
-            .filter(events::device.eq(device.as_str()))
-            .filter(events::seq.gt(acked))
-            .order(events::seq.asc())
-            .select(events::seq)
-            .limit(WALK_PAGE)
-            .load(conn)?;
-        let full = page.len() == WALK_PAGE as usize;
-        let mut gap = false;
-        for seq in page {
-            if seq == acked + 1 {
-                acked = seq;
-            } else if seq > acked {
-                gap = true;
-                break;
-            }
-        }
-        if gap || !full {
-            break;
-        }
-    }
-    if acked != current {
-        diesel::update(devices::table.find(device.as_str()))
-            .set(devices::acked_seq.eq(acked))
-            .execute(conn)?;
-    }
-    to_u64("acked_seq", acked)
 }

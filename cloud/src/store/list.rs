@@ -1,8 +1,9 @@
 //! Listing events: newest first, filtered, keyset-paginated with an opaque cursor.
 //!
-//! Performance contract: the order `(occurred_at DESC, id DESC)` is an index (also per device), and a
-//! page continues from the cursor with `occurred_at <= t AND (occurred_at < t OR id < last_id)`, a
-//! range the index answers directly: every page costs about the same, however deep.
+//! Performance contract: `occurred_at` is indexed (also per device), and a page continues from the
+//! cursor with `occurred_at <= t AND (occurred_at < t OR id < last_id)`, a range the index answers
+//! directly, with the few ties on `occurred_at` ordered by id afterwards (PostgreSQL: an incremental
+//! sort). Every page costs about the same, however deep.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

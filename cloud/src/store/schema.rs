@@ -13,6 +13,7 @@ diesel::table! {
         uptime_s -> BigInt,
         clock_synced -> Bool,
         acked_seq -> BigInt,
+        max_seq -> BigInt,
         created_at -> BigInt,
     }
 }
