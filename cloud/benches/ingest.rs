@@ -21,6 +21,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use support::*;
 
 const DEVICES: u64 = 10;
+/// Load generator connections publishing at once.
+const PUBLISHERS: usize = 4;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,6 +41,13 @@ fn envelope(device: &str, seq: u64) -> (String, Vec<u8>) {
     (id.to_string(), body.to_string().into_bytes())
 }
 
+/// A bench client with Nagle off, like the broker (`set_tcp_nodelay true`).
+fn connect(id: &str, port: u16, cap: usize) -> (AsyncClient, rumqttc::EventLoop) {
+    let (client, mut eventloop) = AsyncClient::new(options(id, port), cap);
+    eventloop.network_options.set_tcp_nodelay(true);
+    (client, eventloop)
+}
+
 fn options(id: &str, port: u16) -> MqttOptions {
     let mut o = MqttOptions::new(id, "127.0.0.1", port);
     o.set_inflight(1000);
@@ -47,11 +56,25 @@ fn options(id: &str, port: u16) -> MqttOptions {
     o
 }
 
-/// Publishes `messages` QoS 1 from one client; returns when the last PubAck is in.
+/// Publishes `messages` QoS 1 from `PUBLISHERS` clients at once; returns when every PubAck is in.
 async fn publish_all(port: u16, messages: Vec<(String, Vec<u8>)>) {
-    let (client, mut eventloop) = AsyncClient::new(options(&unique("load-"), port), 10_000);
+    let mut shares: Vec<Vec<(String, Vec<u8>)>> = (0..PUBLISHERS).map(|_| Vec::new()).collect();
+    for (i, m) in messages.into_iter().enumerate() {
+        shares[i % PUBLISHERS].push(m);
+    }
+    let tasks: Vec<_> = shares
+        .into_iter()
+        .map(|share| tokio::spawn(publish_share(port, share)))
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+async fn publish_share(port: u16, messages: Vec<(String, Vec<u8>)>) {
+    let (client, mut eventloop) = connect(&unique("load-"), port, 10_000);
     let total = messages.len();
-    let sender = tokio::task::spawn_local(async move {
+    let sender = tokio::spawn(async move {
         for (topic, payload) in messages {
             client
                 .publish(topic, QoS::AtLeastOnce, false, payload)
@@ -72,9 +95,8 @@ async fn publish_all(port: u16, messages: Vec<(String, Vec<u8>)>) {
 }
 
 fn ceiling(rt: &tokio::runtime::Runtime, port: u16, n: u64) -> f64 {
-    let local = tokio::task::LocalSet::new();
-    local.block_on(rt, async {
-        let (sub, mut sub_loop) = AsyncClient::new(options(&unique("sub-"), port), 10_000);
+    rt.block_on(async {
+        let (sub, mut sub_loop) = connect(&unique("sub-"), port, 10_000);
         sub.subscribe("ceiling/#", QoS::AtLeastOnce).await.unwrap();
         loop {
             if let Event::Incoming(Packet::SubAck(_)) = sub_loop.poll().await.unwrap() {
@@ -90,7 +112,7 @@ fn ceiling(rt: &tokio::runtime::Runtime, port: u16, n: u64) -> f64 {
             })
             .collect();
         let start = Instant::now();
-        let publisher = tokio::task::spawn_local(publish_all(port, messages));
+        let publisher = tokio::spawn(publish_all(port, messages));
         let mut received = 0;
         while received < n {
             if let Event::Incoming(Packet::Publish(_)) = sub_loop.poll().await.unwrap() {
@@ -104,11 +126,10 @@ fn ceiling(rt: &tokio::runtime::Runtime, port: u16, n: u64) -> f64 {
 }
 
 fn ingest(rt: &tokio::runtime::Runtime, port: u16, prefix: &str, n: u64) -> f64 {
-    let local = tokio::task::LocalSet::new();
-    local.block_on(rt, async {
+    rt.block_on(async {
         let per_device = n / DEVICES;
         let devices: Vec<String> = (0..DEVICES).map(|d| format!("bench-{d}")).collect();
-        let (watch, mut watch_loop) = AsyncClient::new(options(&unique("acks-"), port), 1000);
+        let (watch, mut watch_loop) = connect(&unique("acks-"), port, 1000);
         watch
             .subscribe(format!("{prefix}/system/+/ack"), QoS::AtMostOnce)
             .await
@@ -128,7 +149,7 @@ fn ingest(rt: &tokio::runtime::Runtime, port: u16, prefix: &str, n: u64) -> f64 
             }
         }
         let start = Instant::now();
-        let publisher = tokio::task::spawn_local(publish_all(port, messages));
+        let publisher = tokio::spawn(publish_all(port, messages));
         let mut acked: HashMap<String, u64> = HashMap::new();
         while acked.len() < devices.len() || acked.values().any(|&s| s < per_device) {
             if let Event::Incoming(Packet::Publish(p)) = watch_loop.poll().await.unwrap() {
@@ -188,6 +209,7 @@ fn wait_seen(seen: &Arc<Mutex<HashMap<String, Instant>>>, ids: &[String]) {
     );
 }
 
+/// MQTT publish → WebSocket frame, and publish → the cloud's `system/{device}/ack` covering it.
 fn mqtt_to_ws(
     rt: &tokio::runtime::Runtime,
     port: u16,
@@ -195,39 +217,57 @@ fn mqtt_to_ws(
     cloud: &Cloud,
     token: &str,
     n: u64,
-) -> (f64, f64, usize) {
+) -> ((f64, f64, usize), (f64, f64, usize)) {
     let seen = watch_stream(&cloud.base, token);
-    let local = tokio::task::LocalSet::new();
-    let sent: Vec<(String, Instant)> = local.block_on(rt, async {
-        let (client, mut eventloop) = AsyncClient::new(options(&unique("lat-"), port), 1000);
-        tokio::task::spawn_local(async move { while eventloop.poll().await.is_ok() {} });
-        let mut ticker = tokio::time::interval(Duration::from_millis(5));
-        let mut sent = Vec::new();
-        for seq in 1..=n {
-            ticker.tick().await;
-            let (id, payload) = envelope("lat-1", seq);
-            let at = Instant::now();
-            client
-                .publish(
-                    format!("{prefix}/sensors/lat-1/button/pressed"),
-                    QoS::AtLeastOnce,
-                    false,
-                    payload,
-                )
-                .await
-                .unwrap();
-            sent.push((id, at));
+    let (sent, acked_at) = rt.block_on(async {
+        let (client, mut eventloop) = connect(&unique("lat-"), port, 1000);
+        client
+            .subscribe(format!("{prefix}/system/lat-1/ack"), QoS::AtMostOnce)
+            .await
+            .unwrap();
+        let topic = format!("{prefix}/sensors/lat-1/button/pressed");
+        let pacer = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(5));
+            let mut sent = Vec::new();
+            for seq in 1..=n {
+                ticker.tick().await;
+                let (id, payload) = envelope("lat-1", seq);
+                let at = Instant::now();
+                client
+                    .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+                    .await
+                    .unwrap();
+                sent.push((id, at));
+            }
+            sent
+        });
+        let mut acked_at: Vec<Instant> = Vec::new();
+        while (acked_at.len() as u64) < n {
+            if let Event::Incoming(Packet::Publish(p)) = eventloop.poll().await.unwrap() {
+                let now = Instant::now();
+                let ack = protocol::DeviceAck::from_json(&p.payload).unwrap();
+                while (acked_at.len() as u64) < ack.acked_seq {
+                    acked_at.push(now);
+                }
+            }
         }
-        sent
+        (pacer.await.unwrap(), acked_at)
     });
     let ids: Vec<String> = sent.iter().map(|(id, _)| id.clone()).collect();
     wait_seen(&seen, &ids);
     let seen = seen.lock().unwrap();
-    percentiles(
+    let to_ws = percentiles(
         sent.iter()
             .map(|(id, at)| (seen[id] - *at).as_secs_f64() * 1000.0)
             .collect(),
-    )
+    );
+    let to_ack = percentiles(
+        sent.iter()
+            .zip(&acked_at)
+            .map(|((_, at), acked)| (*acked - *at).as_secs_f64() * 1000.0)
+            .collect(),
+    );
+    (to_ws, to_ack)
 }
 
 fn sim_to_ws(edge: &Edge, cloud: &Cloud, token: &str, n: u64) -> (f64, f64, usize) {
@@ -294,8 +334,10 @@ fn main() {
 
     cloud.add_user("bench", "admin", "bench password");
     let token = cloud.login("bench", "bench password");
-    let (p50, p99, count) = mqtt_to_ws(&rt, broker.port, &prefix, &cloud, &token, latency_events);
+    let ((p50, p99, count), (a50, a99, _)) =
+        mqtt_to_ws(&rt, broker.port, &prefix, &cloud, &token, latency_events);
     println!("latency   MQTT publish → WebSocket at 200/s:   p50 {p50:.2} ms, p99 {p99:.2} ms ({count} events)");
+    println!("latency   MQTT publish → committed ack:       p50 {a50:.2} ms, p99 {a99:.2} ms");
 
     let edge = Edge::start(
         dir.path(),

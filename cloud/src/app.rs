@@ -99,6 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .app_data(web::Data::new(state.clone()))
             .configure(|c| api::routes(c, max_body))
     })
+    .tcp_nodelay(true)
     .bind(config.listen)
     .with_context(|| format!("cannot listen on {}", config.listen))?
     .shutdown_timeout(5)

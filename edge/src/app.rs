@@ -114,6 +114,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(1)
+        .tcp_nodelay(true)
         .disable_signals()
         .bind(config.http_listen)
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http_listen))?;

@@ -102,7 +102,9 @@ impl Ingest {
         options.set_clean_session(false);
         options.set_manual_acks(true);
         options.set_request_channel_capacity(settings.max_batch.max(64) * 4);
-        let (client, eventloop) = AsyncClient::new(options, settings.max_batch.max(64) * 4);
+        let (client, mut eventloop) = AsyncClient::new(options, settings.max_batch.max(64) * 4);
+        // Acks and device acks are small packets: never hold them back for Nagle's algorithm.
+        eventloop.network_options.set_tcp_nodelay(true);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         actix_rt::spawn(run_acker(client.clone(), settings.prefix.clone(), ack_rx));
         let filters = settings.prefix.ingest_filters();

@@ -234,6 +234,8 @@ impl UplinkActor {
         let options = mqtt_options(&self.config);
         let (client, mut eventloop) =
             AsyncClient::new(options, request_capacity(self.config.outbox.max_in_flight));
+        // Small QoS 1 packets must not wait for Nagle's algorithm.
+        eventloop.network_options.set_tcp_nodelay(true);
         self.client = Some(client);
         self.tracker = PkidTracker::default();
         let addr = ctx.address();
