@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::config::{Backend, Config};
 use crate::http::{self, AppState};
 use crate::outbox::actor::{AttachUplink, OutboxSetup};
-use crate::outbox::{OutboxActor, OutboxPolicy, Store, WriterConfig};
+use crate::outbox::{self, OutboxActor, OutboxKey, OutboxPolicy, Store, WriterConfig};
 use crate::sensor::debounce::DebounceConfig;
 use crate::sensor::{gpio, SensorActor, SensorHandle, Sensors};
 use crate::uplink::{Shutdown, UplinkActor};
@@ -39,12 +39,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
 
+    // The key first: a refused key leaves nothing behind.
+    let key = load_key(&config)?;
     let data_dir = config.outbox.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let (store, loaded) = Store::open(&data_dir)?;
+    let key_file = config.outbox.key_file.display();
+    let (store, loaded) = Store::open(&data_dir, &key).with_context(|| {
+        format!(
+            "opening the outbox {} with the key file {key_file}",
+            data_dir.display()
+        )
+    })?;
+    drop(key);
     tracing::info!(
         data_dir = %data_dir.display(),
+        key_file = %key_file,
         pending = loaded.pending.len(),
         next_seq = loaded.next_seq,
         "outbox opened"
@@ -110,6 +120,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         health: health.clone(),
         depth: outbox.depth.clone(),
+        refused: outbox.refused.clone(),
         sensors,
     };
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
@@ -134,6 +145,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%device_id, "outbox flushed; stopped");
     System::current().stop();
     Ok(())
+}
+
+/// Reads the outbox key file; with the demo option `create_key`, makes it first when missing.
+fn load_key(config: &Config) -> anyhow::Result<OutboxKey> {
+    let path = &config.outbox.key_file;
+    if config.outbox.create_key && !path.exists() {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory of {}", path.display()))?;
+        }
+        outbox::key::generate(path)?;
+        tracing::warn!(key_file = %path.display(),
+            "outbox.create_key (demos only): created a new outbox key; a real Pi gets its key at provisioning");
+    }
+    Ok(outbox::key::load(path)?)
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

@@ -1,5 +1,6 @@
-//! The `vigie-edge` command line: `vigie-edge run --config FILE`. Thin: it parses arguments, loads
-//! the configuration, installs logging and hands over to [`vigie_edge::app::run`].
+//! The `vigie-edge` command line: `vigie-edge run --config FILE` and `vigie-edge keygen --out FILE`.
+//! Thin: it parses arguments, loads the configuration, installs logging and hands over to
+//! [`vigie_edge::app::run`] (or writes a new outbox key).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,13 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Write a new random outbox key (32 bytes, mode 0600); refuses to overwrite an existing file.
+    /// Run it as the service user at provisioning, then set outbox.key_file (VIGIE_EDGE_KEY_FILE).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +49,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = vigie_edge::config::load(&config)?;
             vigie_edge::logging::init(config.log_format, &config.log_level)?;
             vigie_edge::app::run(config)
+        }
+        Command::Keygen { out } => {
+            vigie_edge::outbox::key::generate(&out)?;
+            eprintln!(
+                "vigie-edge: wrote a new outbox key to {} (mode 0600). Point outbox.key_file \
+                 (or VIGIE_EDGE_KEY_FILE) at it. Without this key the outbox cannot be read: \
+                 events not yet sent are lost if it is lost.",
+                out.display()
+            );
+            Ok(())
         }
     }
 }

@@ -159,3 +159,103 @@ pin = 17
     let err = refused(config, &[]);
     assert!(err.contains("GPIO") && err.contains("simulated"), "{err}");
 }
+
+const SIMULATED_WITHOUT_KEY: &str = r#"
+[device]
+id = "pi-1"
+[http]
+listen = "127.0.0.1:0"
+[mqtt]
+url = "mqtt://127.0.0.1:1"
+[sensors]
+backend = "simulated"
+"#;
+
+/// Runs `vigie-edge` with `args`; returns (success, stderr).
+fn vigie_edge(args: &[&std::ffi::OsStr], env: &[(&str, &std::path::Path)]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigie-edge"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn keygen(path: &std::path::Path) -> (bool, String) {
+    vigie_edge(
+        &["keygen".as_ref(), "--out".as_ref(), path.as_os_str()],
+        &[],
+    )
+}
+
+#[test]
+fn keygen_writes_a_0600_key_and_refuses_to_overwrite_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.key");
+    let (ok, err) = keygen(&path);
+    assert!(ok, "{err}");
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.len(), 32);
+    let key = std::fs::read(&path).unwrap();
+    let (ok, err) = keygen(&path);
+    assert!(!ok, "a second keygen must fail");
+    assert!(
+        err.contains("refusing to overwrite") && err.contains("outbox.key"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), key, "the key is untouched");
+}
+
+/// Starts the edge on `SIMULATED_WITHOUT_KEY` with this key file and data dir; it must refuse.
+fn refused_with_key(key: &std::path::Path, data: &std::path::Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, SIMULATED_WITHOUT_KEY).unwrap();
+    let (ok, err) = vigie_edge(
+        &["run".as_ref(), "--config".as_ref(), config.as_os_str()],
+        &[("VIGIE_EDGE_KEY_FILE", key), ("VIGIE_EDGE_DATA_DIR", data)],
+    );
+    assert!(!ok, "vigie-edge should refuse to start");
+    err
+}
+
+#[test]
+fn the_binary_refuses_a_missing_or_too_open_key_file_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = dir.path().join("pi.key");
+    let err = refused_with_key(&key, &data);
+    assert!(
+        err.contains("pi.key") && err.contains("vigie-edge keygen --out"),
+        "{err}"
+    );
+    assert!(keygen(&key).0);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = refused_with_key(&key, &data);
+    assert!(err.contains("pi.key") && err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn the_binary_refuses_a_wrong_key_for_an_existing_outbox_and_never_reads_it_in_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first, second) = (dir.path().join("first.key"), dir.path().join("second.key"));
+    assert!(keygen(&first).0 && keygen(&second).0);
+    {
+        let key = vigie_edge::outbox::key::load(&first).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        vigie_edge::outbox::Store::open(&data, &key).unwrap();
+    }
+    let err = refused_with_key(&second, &data);
+    assert!(
+        err.contains("second.key") && err.contains("another key") && err.contains("unrecoverable"),
+        "{err}"
+    );
+}

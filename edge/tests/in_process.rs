@@ -10,7 +10,9 @@ use actix_web::{test, App};
 use protocol::{DeviceId, EventKind, SensorId, TopicPrefix};
 use vigie_edge::http::{self, AppState};
 use vigie_edge::outbox::actor::{AttachUplink, CloudAck, LinkUp, OutboxSetup, PubAcked};
-use vigie_edge::outbox::{OutboxActor, OutboxPolicy, QueueDepth, Store, WriterConfig};
+use vigie_edge::outbox::{
+    OutboxActor, OutboxKey, OutboxPolicy, QueueDepth, RefusedCount, Store, WriterConfig,
+};
 use vigie_edge::sensor::debounce::DebounceConfig;
 use vigie_edge::sensor::{SensorActor, SensorHandle, Sensors};
 use vigie_edge::uplink::PublishEvent;
@@ -32,6 +34,7 @@ impl Handler<PublishEvent> for FakeUplink {
 struct Rig {
     outbox: Addr<OutboxActor>,
     depth: QueueDepth,
+    refused: RefusedCount,
     health: HealthRegistry,
     published: Arc<Mutex<Vec<PublishEvent>>>,
     store: Store,
@@ -41,7 +44,7 @@ struct Rig {
 
 fn rig(max_events: u64) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let (store, loaded) = Store::open(dir.path()).unwrap();
+    let (store, loaded) = Store::open(dir.path(), &OutboxKey::from_bytes([5; 32])).unwrap();
     let clock = SystemClock::shared();
     let health = HealthRegistry::new();
     let started = OutboxActor::start(OutboxSetup {
@@ -68,6 +71,7 @@ fn rig(max_events: u64) -> Rig {
     Rig {
         outbox: started.addr,
         depth: started.depth,
+        refused: started.refused,
         health,
         published,
         store,
@@ -107,6 +111,7 @@ fn state(r: &Rig, simulated: bool, all: Vec<SensorHandle>) -> AppState {
     AppState {
         health: r.health.clone(),
         depth: r.depth.clone(),
+        refused: r.refused.clone(),
         sensors: Sensors { simulated, all },
     }
 }
@@ -178,6 +183,10 @@ async fn the_sim_route_answers_201_once_durable_and_503_when_the_outbox_is_full(
     assert_eq!(res.status(), 503);
     let body: protocol::api::ApiError = test::read_body_json(res).await;
     assert!(body.error.contains("full"), "{}", body.error);
+    assert_eq!(r.refused.get(), 1, "the refusal is counted");
+    let res = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+    let v: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(v["refused_events"], 1);
 }
 
 #[actix_web::test]
@@ -252,6 +261,7 @@ async fn health_is_alive_and_readiness_lists_each_component_with_the_queue_depth
     assert_eq!(v["components"]["sensor/mat-1"]["state"], "ready");
     assert_eq!(v["components"]["uplink"]["state"], "degraded");
     assert_eq!(v["queue_depth"], 1);
+    assert_eq!(v["refused_events"], 0);
 
     r.health.set(
         "outbox",

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use super::raw::RawConfig;
 
 /// Every variable that overrides a file value, with the key it replaces (listed in `CONFIG.md`).
-pub const OVERRIDES: [(&str, &str); 8] = [
+pub const OVERRIDES: [(&str, &str); 9] = [
     ("VIGIE_EDGE_DEVICE_ID", "device.id"),
     ("VIGIE_EDGE_MQTT_URL", "mqtt.url"),
     ("VIGIE_TOPIC_PREFIX", "mqtt.topic_prefix"),
     ("VIGIE_EDGE_API_URL", "api.url"),
     ("VIGIE_EDGE_TOKEN", "api.token"),
     ("VIGIE_EDGE_DATA_DIR", "outbox.data_dir"),
+    ("VIGIE_EDGE_KEY_FILE", "outbox.key_file"),
     ("VIGIE_EDGE_HTTP_LISTEN", "http.listen"),
     ("VIGIE_LOG_FORMAT", "log.format"),
 ];
@@ -28,6 +29,7 @@ pub fn apply_env(raw: &mut RawConfig, lookup: impl Fn(&str) -> Option<String>) {
             "VIGIE_EDGE_API_URL" => raw.api.url = Some(value),
             "VIGIE_EDGE_TOKEN" => raw.api.token = Some(value),
             "VIGIE_EDGE_DATA_DIR" => raw.outbox.data_dir = PathBuf::from(value),
+            "VIGIE_EDGE_KEY_FILE" => raw.outbox.key_file = Some(PathBuf::from(value)),
             "VIGIE_EDGE_HTTP_LISTEN" => raw.http.listen = value,
             "VIGIE_LOG_FORMAT" => raw.log.format = value,
             _ => unreachable!("every override is matched"),

@@ -88,6 +88,14 @@ pub struct RawOutbox {
     /// Where sled keeps the outbox. Env: `VIGIE_EDGE_DATA_DIR`.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The 32-byte key that encrypts the outbox at rest, made by `vigie-edge keygen --out FILE`.
+    /// Unset: `/etc/vigie/outbox.key`, or `<data_dir>.key` with `create_key`. Env:
+    /// `VIGIE_EDGE_KEY_FILE`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// DEMOS ONLY (simulated sensors): create the key file at start when it is missing.
+    #[serde(default)]
+    pub create_key: bool,
     /// At most this many events published and not yet acknowledged by the broker.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
@@ -175,6 +183,10 @@ pub fn default_http_listen() -> String {
 pub fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
 }
+/// Where a provisioned Pi keeps its outbox key (see `docs/threat-model.md` for better places).
+pub fn default_key_file() -> PathBuf {
+    PathBuf::from("/etc/vigie/outbox.key")
+}
 pub fn default_max_in_flight() -> usize {
     256
 }
@@ -234,6 +246,8 @@ impl Default for RawOutbox {
     fn default() -> Self {
         RawOutbox {
             data_dir: default_data_dir(),
+            key_file: None,
+            create_key: false,
             max_in_flight: default_max_in_flight(),
             max_events: default_max_events(),
             resend_timeout_ms: default_resend_timeout_ms(),

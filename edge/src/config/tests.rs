@@ -65,6 +65,8 @@ fn the_shipped_simulated_example_is_valid() {
     assert_eq!(c.sensors[1].kind, protocol::EventKind::Motion);
     assert_eq!(c.sensors[0].pull, Pull::Up);
     assert_eq!(c.sensors[1].active, Active::High);
+    assert!(c.outbox.create_key, "the demo makes its own key");
+    assert_eq!(c.outbox.key_file, Path::new("./data/pi-1.key"));
 }
 
 #[test]
@@ -96,6 +98,11 @@ fn environment_variables_override_file_values() {
     assert_eq!(c.api_url.as_deref(), Some("https://cloud.example:8443/"));
     assert_eq!(c.api_token.as_deref(), Some("abc.def"));
     assert_eq!(c.outbox.data_dir, Path::new("/tmp/x"));
+    assert_eq!(
+        c.outbox.key_file,
+        Path::new("/tmp/x.key"),
+        "the demo key follows the data dir"
+    );
     assert_eq!(c.http_listen.port(), 0);
     assert_eq!(c.log_format, LogFormat::Json);
 }
@@ -205,4 +212,26 @@ fn mqtt_urls_default_their_port_by_scheme() {
     assert_eq!(validated::parse_mqtt_url("mqtts://h").unwrap().port, 8883);
     let v6 = validated::parse_mqtt_url("mqtt://[::1]:1884").unwrap();
     assert_eq!((v6.host.as_str(), v6.port), ("::1", 1884));
+}
+
+#[test]
+fn the_key_file_defaults_to_the_provisioned_place_and_has_an_override() {
+    let c = build(MINIMAL, &[]).unwrap();
+    assert_eq!(c.outbox.key_file, Path::new("/etc/vigie/outbox.key"));
+    assert!(!c.outbox.create_key);
+    let c = build(MINIMAL, &[("VIGIE_EDGE_KEY_FILE", "/run/credentials/k")]).unwrap();
+    assert_eq!(c.outbox.key_file, Path::new("/run/credentials/k"));
+    let text = format!("{MINIMAL}[outbox]\nkey_file = \"/mnt/key/outbox.key\"\n");
+    assert_eq!(
+        build(&text, &[]).unwrap().outbox.key_file,
+        Path::new("/mnt/key/outbox.key")
+    );
+}
+
+#[test]
+fn create_key_is_refused_with_real_sensors() {
+    let text = format!("{MINIMAL}[outbox]\ncreate_key = true\n");
+    let err = build(&text, &[]).unwrap_err();
+    assert!(err.to_string().contains("keygen"), "{err}");
+    assert_eq!(invalid_key(err), "outbox.create_key");
 }

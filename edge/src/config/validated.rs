@@ -45,6 +45,10 @@ pub struct MqttEndpoint {
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
     pub data_dir: PathBuf,
+    /// The outbox key file (see [`crate::outbox::key`]).
+    pub key_file: PathBuf,
+    /// Demos only: create `key_file` at start when it is missing.
+    pub create_key: bool,
     pub max_in_flight: usize,
     pub max_events: u64,
     pub resend_timeout: Duration,
@@ -216,13 +220,43 @@ fn check_outbox(raw: &RawConfig) -> Result<OutboxConfig, ConfigError> {
             "must be at least outbox.resend_timeout_ms",
         ));
     }
+    if o.create_key && raw.sensors.backend != "simulated" {
+        return Err(ConfigError::invalid(
+            "outbox.create_key",
+            "is for demos with sensors.backend = \"simulated\" only; on a real Pi, provision \
+             the key with `vigie-edge keygen --out FILE` and set outbox.key_file",
+        ));
+    }
+    let key_file = match (&o.key_file, o.create_key) {
+        (Some(path), _) if path.as_os_str().is_empty() => {
+            return Err(ConfigError::invalid("outbox.key_file", "must not be empty"))
+        }
+        (Some(path), _) => path.clone(),
+        (None, false) => super::raw::default_key_file(),
+        (None, true) => beside(&o.data_dir).ok_or_else(|| {
+            ConfigError::invalid(
+                "outbox.key_file",
+                "must be set: outbox.data_dir has no last component to put `.key` after",
+            )
+        })?,
+    };
     Ok(OutboxConfig {
         data_dir: o.data_dir.clone(),
+        key_file,
+        create_key: o.create_key,
         max_in_flight: o.max_in_flight,
         max_events: o.max_events,
         resend_timeout: Duration::from_millis(o.resend_timeout_ms),
         resend_timeout_max: Duration::from_millis(o.resend_timeout_max_ms),
     })
+}
+
+/// `<data_dir>.key`: the demo key's place, next to (not inside) the sled directory.
+fn beside(data_dir: &std::path::Path) -> Option<PathBuf> {
+    let name = data_dir.file_name()?;
+    let mut file = name.to_owned();
+    file.push(".key");
+    Some(data_dir.with_file_name(file))
 }
 
 fn check_sensor(i: usize, raw: &RawInput, backend: Backend) -> Result<SensorConfig, ConfigError> {

@@ -7,13 +7,15 @@ use serde::Serialize;
 
 use super::AppState;
 
-/// The `/readyz` body: each component's state plus the outbox depth.
+/// The `/readyz` body: each component's state, the outbox depth and its refusals.
 #[derive(Serialize)]
 pub struct ReadyBody {
     #[serde(flatten)]
     pub readiness: Readiness,
     /// Stored events the cloud has not confirmed yet.
     pub queue_depth: u64,
+    /// Activations the outbox refused since start (full, busy, disk full or failing, closed).
+    pub refused_events: u64,
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -24,6 +26,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let body = ReadyBody {
         readiness: state.health.readiness(),
         queue_depth: state.depth.get(),
+        refused_events: state.refused.get(),
     };
     if body.readiness.ready {
         HttpResponse::Ok().json(body)

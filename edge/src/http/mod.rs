@@ -7,7 +7,7 @@ pub mod sim;
 use ::actors::HealthRegistry;
 use actix_web::web;
 
-use crate::outbox::QueueDepth;
+use crate::outbox::{QueueDepth, RefusedCount};
 use crate::sensor::Sensors;
 
 /// What the handlers share.
@@ -15,6 +15,7 @@ use crate::sensor::Sensors;
 pub struct AppState {
     pub health: HealthRegistry,
     pub depth: QueueDepth,
+    pub refused: RefusedCount,
     pub sensors: Sensors,
 }
 

@@ -1,5 +1,6 @@
 //! The outbox actor (supervised): the one door into the outbox. Sensors send it [`Append`]; it
-//! hands appends to the writer thread (which answers once the event is durable), keeps the
+//! hands appends to the writer thread (which answers once the event is durable), counts the ones
+//! refused ([`RefusedCount`]), shows storage failures as `degraded` in readiness, keeps the
 //! [`OutboxState`] core up to date from the writer and the uplink, and tells the uplink what to
 //! publish.
 //!
@@ -17,8 +18,8 @@ use protocol::{EventEnvelope, Topic, TopicPrefix};
 
 use super::state::{OutboxPolicy, OutboxState};
 use super::store::{Store, StoreError};
-use super::writer::{self, AppendRequest, WriterConfig, WriterHandle};
-use super::{OutboxError, QueueDepth};
+use super::writer::{self, AppendRequest, WriterConfig, WriterEvent, WriterHandle};
+use super::{OutboxError, QueueDepth, RefusedCount};
 use crate::uplink::PublishEvent;
 
 const NAME: &str = "outbox";
@@ -28,10 +29,10 @@ const NAME: &str = "outbox";
 #[rtype(result = "Result<EventEnvelope, OutboxError>")]
 pub struct Append(pub AppendRequest);
 
-/// From the writer: a batch is durable (in `seq` order).
+/// From the writer thread: a durable batch, or a storage failure or recovery.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Stored(pub Vec<EventEnvelope>);
+pub struct FromWriter(pub WriterEvent);
 
 /// Where to send publishes (set once the uplink exists).
 #[derive(Message)]
@@ -72,6 +73,7 @@ pub struct OutboxActor {
     policy_cfg: OutboxPolicy,
     uplink: Option<Recipient<PublishEvent>>,
     depth: QueueDepth,
+    refused: RefusedCount,
     clock: SharedClock,
     health: HealthRegistry,
     restart: RestartPolicy,
@@ -83,6 +85,8 @@ pub struct StartedOutbox {
     pub writer: WriterHandle,
     pub writer_thread: JoinHandle<()>,
     pub depth: QueueDepth,
+    /// Activations refused since start (shown in `/readyz`).
+    pub refused: RefusedCount,
 }
 
 /// Everything the outbox needs to start.
@@ -105,14 +109,15 @@ impl OutboxActor {
             setup.store.clone(),
             &setup.loaded,
             setup.writer,
-            Box::new(move |batch| {
+            Box::new(move |event| {
                 if let Some(addr) = notify.get() {
-                    addr.do_send(Stored(batch));
+                    addr.do_send(FromWriter(event));
                 }
             }),
         )
         .map_err(StoreError::Thread)?;
         let depth = QueueDepth::default();
+        let refused = RefusedCount::default();
         let core = OutboxState::new(
             setup.policy,
             setup.loaded.confirmed_seq,
@@ -128,6 +133,7 @@ impl OutboxActor {
             policy_cfg: setup.policy,
             uplink: None,
             depth: depth.clone(),
+            refused: refused.clone(),
             clock: setup.clock,
             health: setup.health,
             restart: RestartPolicy::standard(NAME),
@@ -139,6 +145,7 @@ impl OutboxActor {
             writer,
             writer_thread,
             depth,
+            refused,
         })
     }
 
@@ -239,27 +246,44 @@ impl Handler<Append> for OutboxActor {
     type Result = ResponseFuture<Result<EventEnvelope, OutboxError>>;
 
     fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
+        let sensor = msg.0.sensor.clone();
         let queued = self.writer.append(msg.0);
+        let refused = self.refused.clone();
         Box::pin(async move {
-            match queued {
+            let result = match queued {
                 Ok(reply) => reply.await.unwrap_or(Err(OutboxError::Closed)),
                 Err(e) => Err(e),
+            };
+            if let Err(e) = &result {
+                let refused_total = refused.add_one();
+                tracing::warn!(%sensor, refused_total, error = %e, "activation refused by the outbox");
             }
+            result
         })
     }
 }
 
-impl Handler<Stored> for OutboxActor {
+impl Handler<FromWriter> for OutboxActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Stored, ctx: &mut Context<Self>) {
-        self.guarded(ctx, |a| {
-            let now = a.now();
-            let mut seqs = Vec::new();
-            for event in msg.0 {
-                seqs.extend(a.core.stored(event.seq, now));
+    fn handle(&mut self, msg: FromWriter, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |a| match msg.0 {
+            WriterEvent::Stored(batch) => {
+                let now = a.now();
+                let mut seqs = Vec::new();
+                for event in batch {
+                    seqs.extend(a.core.stored(event.seq, now));
+                }
+                a.publish(seqs);
             }
-            a.publish(seqs);
+            // Degraded, not failed: stored events are still sent, and the next append retries.
+            WriterEvent::StorageFailed(reason) => a.health.set(
+                NAME,
+                ComponentState::Degraded {
+                    reason: format!("new events refused: {reason}"),
+                },
+            ),
+            WriterEvent::StorageRecovered => a.health.set(NAME, ComponentState::Ready),
         });
     }
 }

@@ -1,11 +1,15 @@
 //! The outbox: every event is durable here first and stays until the cloud confirms its commit.
 //!
-//! - [`store`]: the sled database (events by `seq`, next and confirmed `seq`).
+//! - [`store`]: the sled database (events by `seq`, next and confirmed `seq`), encrypted at rest.
+//! - [`seal`]: the record cipher (XChaCha20-Poly1305, random nonce, the record key as associated
+//!   data); [`key`]: the key file (load with its checks, `keygen`).
 //! - [`writer`]: the single writer thread (seq assignment, group commit).
 //! - [`state`]: the pure bookkeeping core (window, resends, confirmations).
 //! - [`actor`]: the supervised actor that ties them to the sensors and the uplink.
 
 pub mod actor;
+pub mod key;
+pub mod seal;
 pub mod state;
 pub mod store;
 pub mod writer;
@@ -14,9 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use actor::{Append, OutboxActor};
+pub use key::{KeyError, OutboxKey};
 pub use state::{OutboxPolicy, OutboxState};
 pub use store::{Loaded, Store, StoreError};
-pub use writer::{AppendRequest, WriterConfig, WriterHandle};
+pub use writer::{AppendRequest, WriterConfig, WriterEvent, WriterHandle};
 
 /// Why an activation was not stored (the HTTP layer answers 503 with this message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,5 +47,21 @@ impl QueueDepth {
 
     pub fn set(&self, depth: u64) {
         self.0.store(depth, Ordering::Relaxed);
+    }
+}
+
+/// How many activations the outbox refused (full, busy, storage failure, closed) since start;
+/// shown in `/readyz` as `refused_events`.
+#[derive(Debug, Clone, Default)]
+pub struct RefusedCount(Arc<AtomicU64>);
+
+impl RefusedCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more refusal; returns the new total.
+    pub fn add_one(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

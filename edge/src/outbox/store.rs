@@ -1,20 +1,39 @@
-//! The outbox's sled database: events keyed by `seq`, plus the next `seq` and the confirmed `seq`.
+//! The outbox's sled database, encrypted at rest: events keyed by `seq`, plus the next `seq`, the
+//! confirmed `seq` and a key-check record.
 //!
 //! Layout (one tree, so that a batch of events and the meta keys change atomically):
-//! `e/<seq as u64 big-endian>` → the event envelope as JSON; `m/next_seq` and `m/confirmed_seq` → u64
-//! big-endian. Events are contiguous: every `seq` in `confirmed+1 .. next_seq` is stored.
+//! `e/<seq as u64 big-endian>` → the event envelope as JSON, sealed ([`super::seal`]: a fresh nonce
+//! per record, the record's key as associated data); `m/next_seq` and `m/confirmed_seq` → u64
+//! big-endian (plain: counters, no event data); `m/key_check` → a known text sealed with the key,
+//! written when the outbox is created and verified at every open, so a wrong key is refused at start
+//! rather than at the first read. Events are contiguous: every `seq` in `confirmed+1 .. next_seq` is
+//! stored.
+//!
+//! Storage failures: after an IO error (a full disk) sled refuses every later write until it is
+//! reopened (reads still work). [`Store::recover`] reopens it in place once the disk has room (the
+//! handle is shared, so every clone sees the new database) and discards what a refused append may
+//! have left behind.
 //!
 //! Performance contract: [`Store::append`] and [`Store::confirm`] do not flush; [`Store::flush`] blocks
 //! until sled has written (one flush per group commit) and must run off the actix system thread.
-//! Reads ([`Store::get`]) come from sled's page cache and are cheap.
+//! Reads ([`Store::get`]) come from sled's page cache plus one decryption and are cheap.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use protocol::EventEnvelope;
+
+use super::key::OutboxKey;
+use super::seal::{SealError, Sealer};
 
 const EVENT_PREFIX: &[u8] = b"e/";
 const NEXT_SEQ: &[u8] = b"m/next_seq";
 const CONFIRMED_SEQ: &[u8] = b"m/confirmed_seq";
+const KEY_CHECK: &[u8] = b"m/key_check";
+const KEY_CHECK_TEXT: &[u8] = b"vigie-edge outbox key check v1";
+/// sled needs a fresh segment (512 KiB) to reopen: below this much free space, [`Store::recover`]
+/// keeps the failed handle (reads still work on it) instead of closing it for an open that fails.
+const REOPEN_MIN_FREE: u64 = 1024 * 1024;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -28,15 +47,67 @@ pub enum StoreError {
     /// Kept without `#[source]` so that the 503 message carries the reason once.
     #[error("outbox storage failed: {0}")]
     Sled(sled::Error),
+    #[error("no space left on the disk holding the outbox ({path}): new events are refused until space is freed")]
+    DiskFull { path: PathBuf },
+    #[error("the outbox at {path} is unavailable after a storage failure ({reason}); retrying at the next write")]
+    Unavailable { path: PathBuf, reason: String },
     #[error("cannot start the outbox writer thread: {0}")]
     Thread(std::io::Error),
     #[error("stored event {seq} is unreadable: {reason}")]
     Corrupt { seq: u64, reason: String },
+    #[error(
+        "stored event {seq} failed authentication ({source}): the record was altered or corrupted \
+         on disk; it cannot be sent"
+    )]
+    Tampered { seq: u64, source: SealError },
+    #[error(
+        "the outbox key does not open the outbox at {path}: it was created with another key. \
+         Use the key file it was created with; if that key is lost, its unsent events are \
+         unrecoverable: move {path} aside to start an empty outbox"
+    )]
+    WrongKey { path: PathBuf },
+    #[error(
+        "the outbox at {path} holds {count} unencrypted events written by an older vigie-edge; \
+         let that version send them (queue_depth 0 in /readyz), or move {path} aside, then start again"
+    )]
+    Unencrypted { path: PathBuf, count: usize },
+    #[error("cannot encrypt an event: {0}")]
+    Seal(SealError),
 }
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Sled(e)
+    }
+}
+
+impl StoreError {
+    /// True for a full disk (or quota), whatever layer reported it.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull { .. } => true,
+            StoreError::Sled(sled::Error::Io(e))
+            | StoreError::Open {
+                source: sled::Error::Io(e),
+                ..
+            } => {
+                e.kind() == std::io::ErrorKind::StorageFull
+                    || e.kind() == std::io::ErrorKind::QuotaExceeded
+                    || e.to_string().contains("No space left")
+            }
+            _ => false,
+        }
+    }
+
+    /// Names the directory when the disk is full.
+    fn at(self, dir: &Path) -> StoreError {
+        if self.is_disk_full() {
+            StoreError::DiskFull {
+                path: dir.to_owned(),
+            }
+        } else {
+            self
+        }
     }
 }
 
@@ -49,10 +120,17 @@ pub struct Loaded {
     pub pending: Vec<u64>,
 }
 
-/// A handle on the outbox database; cheap to clone (sled's `Db` is shared).
+/// A handle on the outbox database; cheap to clone, and every clone sees a [`Store::recover`].
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    sealer: Sealer,
+    /// `None` only between a failed reopen and the next successful one.
+    db: RwLock<Option<sled::Db>>,
 }
 
 fn event_key(seq: u64) -> [u8; 10] {
@@ -77,50 +155,115 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
         .unwrap_or(0))
 }
 
-impl Store {
-    /// Opens (or creates) the outbox in `dir` and reports what it holds. Blocking.
-    pub fn open(dir: &Path) -> Result<(Store, Loaded), StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|source| StoreError::Open {
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new().path(dir).open().map_err(|source| {
+        StoreError::Open {
+            path: dir.to_owned(),
+            source,
+        }
+        .at(dir)
+    })
+}
+
+/// Verifies the key-check record, or writes it into a new (or emptied, older) outbox.
+fn check_key(db: &sled::Db, dir: &Path, sealer: &Sealer) -> Result<(), StoreError> {
+    if let Some(sealed) = db.get(KEY_CHECK)? {
+        return match sealer.open(KEY_CHECK, &sealed) {
+            Ok(text) if text.as_slice() == KEY_CHECK_TEXT => Ok(()),
+            _ => Err(StoreError::WrongKey {
                 path: dir.to_owned(),
-                source,
-            })?;
-        let store = Store { db };
+            }),
+        };
+    }
+    let count = db.scan_prefix(EVENT_PREFIX).count();
+    if count > 0 {
+        return Err(StoreError::Unencrypted {
+            path: dir.to_owned(),
+            count,
+        });
+    }
+    let sealed = sealer
+        .seal(KEY_CHECK, KEY_CHECK_TEXT)
+        .map_err(StoreError::Seal)?;
+    db.insert(KEY_CHECK, sealed)?;
+    db.flush()?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (or creates) the outbox in `dir` with `key` and reports what it holds. Blocking.
+    /// Refuses a key other than the one the outbox was created with.
+    pub fn open(dir: &Path, key: &OutboxKey) -> Result<(Store, Loaded), StoreError> {
+        let sealer = key.sealer();
+        let db = open_db(dir)?;
+        check_key(&db, dir, &sealer).map_err(|e| e.at(dir))?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                sealer,
+                db: RwLock::new(Some(db)),
+            }),
+        };
         let loaded = store.load()?;
         Ok((store, loaded))
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Runs `f` on the open database; storage errors name the directory when the disk is full.
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&sled::Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let guard = self.inner.db.read().unwrap_or_else(|e| e.into_inner());
+        let Some(db) = guard.as_ref() else {
+            return Err(StoreError::Unavailable {
+                path: self.inner.dir.clone(),
+                reason: "the database could not be reopened".into(),
+            });
+        };
+        f(db).map_err(|e| e.at(&self.inner.dir))
+    }
+
     /// Reads the meta keys and the stored seqs.
     pub fn load(&self) -> Result<Loaded, StoreError> {
-        let confirmed_seq = read_u64(&self.db, CONFIRMED_SEQ)?;
-        let mut pending = Vec::new();
-        for item in self.db.scan_prefix(EVENT_PREFIX).keys() {
-            if let Some(seq) = seq_of(&item?) {
-                if seq > confirmed_seq {
-                    pending.push(seq);
+        self.with_db(|db| {
+            let confirmed_seq = read_u64(db, CONFIRMED_SEQ)?;
+            let mut pending = Vec::new();
+            for item in db.scan_prefix(EVENT_PREFIX).keys() {
+                if let Some(seq) = seq_of(&item?) {
+                    if seq > confirmed_seq {
+                        pending.push(seq);
+                    }
                 }
             }
-        }
-        let last = pending.last().copied().unwrap_or(0).max(confirmed_seq);
-        let next_seq = read_u64(&self.db, NEXT_SEQ)?.max(last + 1);
-        Ok(Loaded {
-            next_seq,
-            confirmed_seq,
-            pending,
+            let last = pending.last().copied().unwrap_or(0).max(confirmed_seq);
+            let next_seq = read_u64(db, NEXT_SEQ)?.max(last + 1);
+            Ok(Loaded {
+                next_seq,
+                confirmed_seq,
+                pending,
+            })
         })
     }
 
-    /// Inserts `events` and records `next_seq`, atomically. Not durable until [`Store::flush`].
+    /// Inserts `events` (sealed) and records `next_seq`, atomically. Not durable until
+    /// [`Store::flush`].
     pub fn append(&self, events: &[EventEnvelope], next_seq: u64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for e in events {
-            batch.insert(&event_key(e.seq), e.to_json());
+            let key = event_key(e.seq);
+            let sealed = self
+                .inner
+                .sealer
+                .seal(&key, &e.to_json())
+                .map_err(StoreError::Seal)?;
+            batch.insert(&key, sealed);
         }
         batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());
-        self.db.apply_batch(batch)?;
-        Ok(())
+        self.with_db(|db| Ok(db.apply_batch(batch)?))
     }
 
     /// Removes `seqs` and restores `next_seq` (undoing an append whose flush failed).
@@ -130,42 +273,112 @@ impl Store {
             batch.remove(&event_key(*seq));
         }
         batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());
-        self.db.apply_batch(batch)?;
-        Ok(())
+        self.with_db(|db| Ok(db.apply_batch(batch)?))
     }
 
     /// Deletes every event up to `acked_seq` and records it as confirmed (with `next_seq`), atomically.
     /// Returns how many events were deleted.
     pub fn confirm(&self, acked_seq: u64, next_seq: u64) -> Result<usize, StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut removed = 0;
-        for key in self.db.range(event_key(0)..=event_key(acked_seq)).keys() {
-            batch.remove(key?);
-            removed += 1;
-        }
-        batch.insert(CONFIRMED_SEQ, &acked_seq.to_be_bytes());
-        batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());
-        self.db.apply_batch(batch)?;
-        Ok(removed)
+        self.with_db(|db| {
+            let mut batch = sled::Batch::default();
+            let mut removed = 0;
+            for key in db.range(event_key(0)..=event_key(acked_seq)).keys() {
+                batch.remove(key?);
+                removed += 1;
+            }
+            batch.insert(CONFIRMED_SEQ, &acked_seq.to_be_bytes());
+            batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());
+            db.apply_batch(batch)?;
+            Ok(removed)
+        })
     }
 
     /// Makes everything written so far durable. Blocking.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.with_db(|db| {
+            db.flush()?;
+            Ok(())
+        })
     }
 
-    /// One stored event, `None` when it is not (or no longer) stored.
+    /// One stored event, `None` when it is not (or no longer) stored. A record that fails
+    /// authentication is [`StoreError::Tampered`], naming its `seq`.
     pub fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, StoreError> {
-        let Some(bytes) = self.db.get(event_key(seq))? else {
+        let key = event_key(seq);
+        let Some(sealed) = self.with_db(|db| Ok(db.get(key)?))? else {
             return Ok(None);
         };
-        EventEnvelope::from_json(&bytes)
+        let json = self
+            .inner
+            .sealer
+            .open(&key, &sealed)
+            .map_err(|source| StoreError::Tampered { seq, source })?;
+        EventEnvelope::from_json(&json)
             .map(Some)
             .map_err(|e| StoreError::Corrupt {
                 seq,
                 reason: e.to_string(),
             })
+    }
+
+    /// Reopens the database after a storage failure (sled refuses every write after an IO error
+    /// until reopened; refused at once, keeping the old handle for reads, while the disk has less than
+    /// 1 MiB free), then makes it match the writer: no event at or after `next_seq` (a refused
+    /// append may have reached the disk), `m/next_seq = next_seq`. Blocking; the writer thread calls
+    /// it. Writes nothing when nothing differs.
+    pub fn recover(&self, next_seq: u64) -> Result<(), StoreError> {
+        let dir = &self.inner.dir;
+        if fs2::available_space(dir).is_ok_and(|free| free < REOPEN_MIN_FREE) {
+            return Err(StoreError::DiskFull {
+                path: dir.to_owned(),
+            });
+        }
+        let mut slot = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
+        // sled holds a file lock until its last handle is gone: close before reopening.
+        drop(slot.take());
+        let db = open_db(dir)?;
+        check_key(&db, dir, &self.inner.sealer).map_err(|e| e.at(dir))?;
+        let stale: Vec<sled::IVec> = db
+            .range(event_key(next_seq)..=event_key(u64::MAX))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::from(e).at(dir))?;
+        let stored_next = read_u64(&db, NEXT_SEQ).map_err(|e| e.at(dir))?;
+        if !stale.is_empty() || stored_next != next_seq {
+            let mut batch = sled::Batch::default();
+            for key in &stale {
+                batch.remove(key);
+            }
+            batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());
+            let written = db.apply_batch(batch).and_then(|()| db.flush().map(drop));
+            if let Err(e) = written {
+                // Keep the (now failed) handle: the next recovery closes it first.
+                *slot = Some(db);
+                return Err(StoreError::from(e).at(dir));
+            }
+            tracing::info!(
+                discarded = stale.len(),
+                next_seq,
+                "outbox reopened; refused events discarded"
+            );
+        }
+        *slot = Some(db);
+        Ok(())
+    }
+
+    /// The raw sealed bytes of an event (tests of tampering and of the on-disk format).
+    #[doc(hidden)]
+    pub fn raw_event(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_db(|db| Ok(db.get(event_key(seq))?.map(|v| v.to_vec())))
+    }
+
+    /// Overwrites the raw bytes of an event (tests of tampering).
+    #[doc(hidden)]
+    pub fn put_raw_event(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.with_db(|db| {
+            db.insert(event_key(seq), bytes)?;
+            Ok(())
+        })
     }
 }
 

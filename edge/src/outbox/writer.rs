@@ -7,6 +7,12 @@
 //! whole batch is refused, its `seq`s are given back (no gap is ever left in a device's sequence) and
 //! the next batch reuses them.
 //!
+//! Storage failures (a full disk): the batch is refused with the reason and nothing stored before is
+//! touched. sled then refuses every write until it is reopened (reads still work, so stored events
+//! are still sent): every later write first tries [`Store::recover`], which reopens the database
+//! once the disk has room again; the first append after space returns succeeds without a restart. [`WriterEvent::StorageFailed`] and
+//! [`WriterEvent::StorageRecovered`] tell the actor (readiness).
+//!
 //! Bounded: the request queue holds [`QUEUE_CAPACITY`] operations; when it is full an append is
 //! refused at once with [`OutboxError::Busy`] (the HTTP layer answers 503). Appends are also refused
 //! with [`OutboxError::Full`] when `max_events` unconfirmed events are already stored.
@@ -20,7 +26,7 @@ use protocol::{DeviceId, EventEnvelope, EventKind, SensorId, SCHEMA_VERSION};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::store::{Loaded, Store};
+use super::store::{Loaded, Store, StoreError};
 use super::OutboxError;
 
 /// Operations waiting for the writer, at most.
@@ -52,8 +58,19 @@ pub struct WriterConfig {
     pub max_events: u64,
 }
 
-/// Called on the writer thread with every durable batch, in `seq` order, before callers are answered.
-pub type OnStored = Box<dyn Fn(Vec<EventEnvelope>) + Send>;
+/// What the writer reports, on its own thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriterEvent {
+    /// A durable batch, in `seq` order, reported before its callers are answered.
+    Stored(Vec<EventEnvelope>),
+    /// A write or flush failed (the reason, e.g. a full disk); appends are refused until it clears.
+    StorageFailed(String),
+    /// An append succeeded after a failure: the store works again.
+    StorageRecovered,
+}
+
+/// Called on the writer thread with every [`WriterEvent`].
+pub type OnEvent = Box<dyn Fn(WriterEvent) + Send>;
 
 /// The handle used to reach the writer thread; cheap to clone.
 #[derive(Clone)]
@@ -102,15 +119,17 @@ pub fn spawn(
     store: Store,
     loaded: &Loaded,
     config: WriterConfig,
-    on_stored: OnStored,
+    on_event: OnEvent,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(QUEUE_CAPACITY);
     let writer = Writer {
         store,
         config,
-        on_stored,
+        on_event,
         next_seq: loaded.next_seq,
         confirmed: loaded.confirmed_seq,
+        failed: None,
+        degraded: false,
     };
     let span = tracing::Span::current();
     let thread = std::thread::Builder::new()
@@ -122,9 +141,13 @@ pub fn spawn(
 struct Writer {
     store: Store,
     config: WriterConfig,
-    on_stored: OnStored,
+    on_event: OnEvent,
     next_seq: u64,
     confirmed: u64,
+    /// The last storage failure, until the store is reopened.
+    failed: Option<String>,
+    /// A write failed and no append has succeeded since.
+    degraded: bool,
 }
 
 impl Writer {
@@ -166,7 +189,50 @@ impl Writer {
         tracing::debug!("outbox writer stopped");
     }
 
+    /// Marks the store failed: the next write reopens it first.
+    fn storage_failed(&mut self, reason: String) {
+        (self.on_event)(WriterEvent::StorageFailed(reason.clone()));
+        self.degraded = true;
+        self.failed = Some(reason);
+    }
+
+    /// When the store is failed, tries to reopen it; true when it works.
+    fn recover(&mut self) -> bool {
+        let Some(reason) = self.failed.clone() else {
+            return true;
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| self.store.recover(self.next_seq)));
+        match result {
+            Ok(Ok(())) => {
+                tracing::info!(next_seq = self.next_seq, previous = %reason, "outbox store reopened");
+                self.failed = None;
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "outbox storage still failing");
+                let reason = e.to_string();
+                if self.failed.as_deref() != Some(reason.as_str()) {
+                    (self.on_event)(WriterEvent::StorageFailed(reason.clone()));
+                }
+                self.failed = Some(reason);
+                false
+            }
+            Err(_) => {
+                self.failed = Some("the storage layer panicked while reopening".into());
+                false
+            }
+        }
+    }
+
     fn commit(&mut self, batch: Vec<(AppendRequest, AppendReply)>) {
+        if !self.recover() {
+            let reason = self.failed.clone().unwrap_or_default();
+            tracing::error!(%reason, count = batch.len(), "outbox append refused: storage still failing");
+            for (_, reply) in batch {
+                let _ = reply.send(Err(OutboxError::Storage(reason.clone())));
+            }
+            return;
+        }
         let first_seq = self.next_seq;
         let depth = (first_seq - 1).saturating_sub(self.confirmed);
         let room = self.config.max_events.saturating_sub(depth) as usize;
@@ -199,19 +265,25 @@ impl Writer {
             self.store.append(&accepted, next_seq)?;
             self.store.flush()
         }));
+        // A sealing failure (the random generator) leaves sled healthy; anything else may not.
         let failure = match result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("the storage layer panicked".to_owned()),
+            Ok(Err(e)) => Some((e.to_string(), !matches!(e, StoreError::Seal(_)))),
+            Err(_) => Some(("the storage layer panicked".to_owned(), true)),
         };
-        if let Some(reason) = failure {
+        if let Some((reason, storage)) = failure {
             tracing::error!(%reason, count = accepted.len(), first_seq, "outbox append failed");
             let seqs: Vec<u64> = accepted.iter().map(|e| e.seq).collect();
-            let _ = catch_unwind(AssertUnwindSafe(|| {
+            let undone = catch_unwind(AssertUnwindSafe(|| {
                 self.store.undo_append(&seqs, first_seq)
             }));
             for reply in replies {
                 let _ = reply.send(Err(OutboxError::Storage(reason.clone())));
+            }
+            if storage || !matches!(undone, Ok(Ok(()))) {
+                // sled refuses every write after an IO error: reopen before the next one (which
+                // also discards whatever of this batch reached the disk).
+                self.storage_failed(reason);
             }
             return;
         }
@@ -219,14 +291,19 @@ impl Writer {
         for e in &accepted {
             tracing::info!(event_id = %e.id, seq = e.seq, sensor = %e.sensor, kind = %e.kind, "event stored");
         }
-        (self.on_stored)(accepted.clone());
+        if std::mem::take(&mut self.degraded) {
+            tracing::info!(first_seq, "outbox storage works again");
+            (self.on_event)(WriterEvent::StorageRecovered);
+        }
+        (self.on_event)(WriterEvent::Stored(accepted.clone()));
         for (reply, e) in replies.into_iter().zip(accepted) {
             let _ = reply.send(Ok(e));
         }
     }
 
     fn confirm(&mut self, acked: u64) {
-        if acked <= self.confirmed {
+        if acked <= self.confirmed || !self.recover() {
+            // Still failing: the next ack (or the retained one after a restart) deletes them.
             return;
         }
         if acked >= self.next_seq {
@@ -244,7 +321,8 @@ impl Writer {
                 tracing::debug!(acked_seq = acked, removed, "confirmed events deleted");
             }
             Err(e) => {
-                tracing::error!(error = %e, acked_seq = acked, "deleting confirmed events failed")
+                tracing::error!(error = %e, acked_seq = acked, "deleting confirmed events failed");
+                self.storage_failed(e.to_string());
             }
         }
     }

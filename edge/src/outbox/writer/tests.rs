@@ -15,6 +15,10 @@ fn config(max_events: u64) -> WriterConfig {
     }
 }
 
+fn key() -> crate::outbox::OutboxKey {
+    crate::outbox::OutboxKey::from_bytes([3; 32])
+}
+
 fn request() -> AppendRequest {
     AppendRequest {
         sensor: SensorId::new("mat-1").unwrap(),
@@ -31,14 +35,16 @@ struct Running {
 }
 
 fn start(dir: &Path, max_events: u64) -> Running {
-    let (store, loaded) = Store::open(dir).unwrap();
+    let (store, loaded) = Store::open(dir, &key()).unwrap();
     let (tx, stored) = mpsc::channel();
     let (handle, thread) = spawn(
         store,
         &loaded,
         config(max_events),
-        Box::new(move |batch| {
-            let _ = tx.send(batch);
+        Box::new(move |event| {
+            if let WriterEvent::Stored(batch) = event {
+                let _ = tx.send(batch);
+            }
         }),
     )
     .unwrap();
@@ -95,7 +101,7 @@ fn pending_events_and_the_seq_survive_a_restart() {
     assert_eq!(next.seq, 4, "the seq continues after a restart");
     stop(r);
 
-    let (store, loaded) = Store::open(dir.path()).unwrap();
+    let (store, loaded) = Store::open(dir.path(), &key()).unwrap();
     assert_eq!(loaded.pending, [1, 2, 3, 4]);
     assert_eq!(store.get(1).unwrap().unwrap(), first[0]);
 }
