@@ -4,8 +4,8 @@
 //! Code map:
 //! - [`config`]: the TOML file and its environment overrides, raw → validated.
 //! - [`sensor`]: the debounce core, one actor per sensor, and the GPIO and simulated backends.
-//! - [`outbox`]: the sled store (single writer thread, group commit), the pure bookkeeping core and
-//!   the outbox actor.
+//! - [`outbox`]: the sled store, encrypted at rest (key file, sealing), its single writer thread
+//!   (group commit, full-disk recovery), the pure bookkeeping core and the outbox actor.
 //! - [`uplink`]: the MQTT actor (rumqttc), its pkid tracker and its connection options.
 //! - [`http`]: `/healthz`, `/readyz`, `/sim/{kind}`.
 //! - [`app`]: wiring and shutdown; [`logging`]: the tracing subscriber.

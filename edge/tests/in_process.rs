@@ -292,3 +292,35 @@ async fn raw_edges_held_past_min_active_become_exactly_one_stored_event() {
     assert_eq!(loaded.pending, [1]);
     assert_eq!(r.store.get(1).unwrap().unwrap().sensor.as_str(), "mat-1");
 }
+
+#[actix_web::test]
+async fn a_tampered_stored_event_is_reported_with_its_seq_and_the_others_still_go_out() {
+    let r = rig(10);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    for _ in 0..2 {
+        mat.addr
+            .send(vigie_edge::sensor::Simulate)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let mut raw = r.store.raw_event(1).unwrap().unwrap();
+    raw[30] ^= 0xff;
+    r.store.put_raw_event(1, &raw).unwrap();
+    r.outbox.do_send(LinkUp);
+    until("seq 2 published", || {
+        r.published.lock().unwrap().iter().any(|p| p.seq == 2)
+    })
+    .await;
+    assert!(
+        r.published.lock().unwrap().iter().all(|p| p.seq != 1),
+        "an unauthenticated record is never sent"
+    );
+    let v = serde_json::to_value(r.health.readiness()).unwrap();
+    assert_eq!(v["components"]["outbox"]["state"], "degraded", "{v}");
+    let reason = v["components"]["outbox"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("event 1") && reason.contains("authentication"),
+        "{reason}"
+    );
+}

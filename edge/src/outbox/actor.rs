@@ -8,6 +8,7 @@
 //! whose volume is bounded by the publish window and the writer's queue. Nothing here blocks: sled
 //! flushes happen on the writer thread, and reads come from sled's cache.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -74,6 +75,8 @@ pub struct OutboxActor {
     uplink: Option<Recipient<PublishEvent>>,
     depth: QueueDepth,
     refused: RefusedCount,
+    /// Pending seqs whose read failed (logged once each).
+    unreadable: BTreeSet<u64>,
     clock: SharedClock,
     health: HealthRegistry,
     restart: RestartPolicy,
@@ -134,6 +137,7 @@ impl OutboxActor {
             uplink: None,
             depth: depth.clone(),
             refused: refused.clone(),
+            unreadable: BTreeSet::new(),
             clock: setup.clock,
             health: setup.health,
             restart: RestartPolicy::standard(NAME),
@@ -168,7 +172,19 @@ impl OutboxActor {
                     continue;
                 }
                 Err(e) => {
-                    tracing::error!(seq, error = %e, "reading a pending event failed");
+                    // Logged once per seq (it is retried every tick): a tampered or corrupted
+                    // record stays unreadable, and the outbox shows it in readiness.
+                    if self.unreadable.insert(seq) {
+                        tracing::error!(seq, error = %e, "reading a pending event failed");
+                        if matches!(e, StoreError::Tampered { .. } | StoreError::Corrupt { .. }) {
+                            self.health.set(
+                                NAME,
+                                ComponentState::Degraded {
+                                    reason: e.to_string(),
+                                },
+                            );
+                        }
+                    }
                     self.core.publish_failed(seq);
                     continue;
                 }
@@ -353,6 +369,7 @@ impl Handler<CloudAck> for OutboxActor {
                     "cloud confirmed events"
                 );
                 a.writer.confirm(acked);
+                a.unreadable = a.unreadable.split_off(&(acked + 1));
             }
             a.publish(seqs);
         });
