@@ -31,13 +31,17 @@ pub async fn run(
                     );
                 }
                 connected = Some(true);
-                health.set(COMPONENT, ComponentState::Ready);
+                // Ready only at the SubAck: on a fresh session the broker drops what is published
+                // before the subscription exists.
                 let subs = filters
                     .iter()
                     .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
                 if let Err(e) = client.try_subscribe_many(subs) {
                     tracing::error!(error = %e, "cannot subscribe");
                 }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                health.set(COMPONENT, ComponentState::Ready);
             }
             Ok(_) => {}
             Err(e) => {
