@@ -70,5 +70,7 @@ cat <<MSG
 
   Ctrl-C stops everything.
 MSG
-wait -n "${pids[@]}" || true
-echo "a process exited; see $DEMO_DIR/logs" >&2
+status=0
+wait -n "${pids[@]}" || status=$?
+# 128+N: interrupted by a signal (Ctrl-C), and the trap stops the rest; otherwise a process died.
+[ "$status" -ge 128 ] || echo "a process exited ($status); see $DEMO_DIR/logs" >&2
