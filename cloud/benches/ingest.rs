@@ -3,12 +3,23 @@
 //! All on this machine, in one run, through a Mosquitto the bench starts itself with
 //! `persistence false`, `max_inflight_messages 0`, `max_queued_messages 0`, `set_tcp_nodelay true`
 //! (cloud/tests/fixtures/mosquitto-plain.conf.in):
-//! 1. ceiling: the broker's own QoS 1 publish → subscribe rate, no database;
-//! 2. ingest: a load generator publishing QoS 1 events into `vigie-cloud` + PostgreSQL, events/s
-//!    committed (every device's `system/{device}/ack` reached its last `seq`), and the ratio to 1;
+//! 1. ceiling: the broker's own QoS 1 publish → subscribe rate, no database. The load generator of
+//!    step 2 (`PUBLISHERS` rumqttc connections) publishes to `SUBSCRIBERS` rumqttc connections that
+//!    share one subscription (`$share/ceiling/...`, each message to one of them) and ack what they
+//!    get, as the ingest does. A single subscriber connection measured its own client's event loop
+//!    rather than the broker; with four, Mosquitto's one thread is the busy one (checked with
+//!    `perf record -a`: mosquitto ~1 core, the bench's clients ~0.9). Mosquitto's own clients
+//!    (`mosquitto_pub -q 1 -M 1000 -l`, `mosquitto_sub -q 1`, four of each) were no faster.
+//!    QoS 0 is about 2.5 times faster (no PUBACK each way): it is not the ingest's ceiling;
+//! 2. ingest: the same load generator publishing QoS 1 events into `vigie-cloud` + PostgreSQL,
+//!    events/s committed (every device's `system/{device}/ack` reached its last `seq`), and the ratio
+//!    to 1;
 //! 3. latency: MQTT publish → WebSocket frame at 200 events/s, p50 and p99;
 //! 4. latency: `POST /sim/button` on a simulated `vigie-edge` (durable outbox write included) →
 //!    WebSocket frame, p50 and p99.
+//!
+//! `VIGIE_BENCH_EVENTS` (100000) and `VIGIE_BENCH_LATENCY_EVENTS` (2000) set the counts;
+//! `VIGIE_BENCH_THREADS` (1) the bench's own tokio worker threads (1: a current-thread runtime).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -23,6 +34,8 @@ use support::*;
 const DEVICES: u64 = 10;
 /// Load generator connections publishing at once.
 const PUBLISHERS: usize = 4;
+/// Connections sharing the ceiling's subscription.
+const SUBSCRIBERS: usize = 4;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -94,14 +107,34 @@ async fn publish_share(port: u16, messages: Vec<(String, Vec<u8>)>) {
     let _client = sender.await.unwrap();
 }
 
+/// The broker's own QoS 1 rate: `PUBLISHERS` publishing and `SUBSCRIBERS` connections sharing one
+/// subscription (`$share/..`), each acking what it gets, no database. One subscriber connection
+/// understates the broker: its single client event loop, not the broker, sets the pace.
 fn ceiling(rt: &tokio::runtime::Runtime, port: u16, n: u64) -> f64 {
     rt.block_on(async {
-        let (sub, mut sub_loop) = connect(&unique("sub-"), port, 10_000);
-        sub.subscribe("ceiling/#", QoS::AtLeastOnce).await.unwrap();
-        loop {
-            if let Event::Incoming(Packet::SubAck(_)) = sub_loop.poll().await.unwrap() {
-                break;
+        let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut subscribers = Vec::new();
+        for _ in 0..SUBSCRIBERS {
+            let (sub, mut sub_loop) = connect(&unique("sub-"), port, 10_000);
+            sub.subscribe("$share/ceiling/ceiling/#", QoS::AtLeastOnce)
+                .await
+                .unwrap();
+            loop {
+                if let Event::Incoming(Packet::SubAck(_)) = sub_loop.poll().await.unwrap() {
+                    break;
+                }
             }
+            let received = received.clone();
+            subscribers.push(tokio::spawn(async move {
+                let _sub = sub;
+                loop {
+                    if let Event::Incoming(Packet::Publish(_)) = sub_loop.poll().await.unwrap() {
+                        if received.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= n {
+                            return Instant::now();
+                        }
+                    }
+                }
+            }));
         }
         let messages: Vec<_> = (0..n)
             .map(|i| {
@@ -112,15 +145,12 @@ fn ceiling(rt: &tokio::runtime::Runtime, port: u16, n: u64) -> f64 {
             })
             .collect();
         let start = Instant::now();
-        let publisher = tokio::spawn(publish_all(port, messages));
-        let mut received = 0;
-        while received < n {
-            if let Event::Incoming(Packet::Publish(_)) = sub_loop.poll().await.unwrap() {
-                received += 1;
-            }
+        publish_all(port, messages).await;
+        let (done, _, others) = futures_util::future::select_all(subscribers).await;
+        for other in others {
+            other.abort();
         }
-        let elapsed = start.elapsed();
-        publisher.await.unwrap();
+        let elapsed = done.unwrap() - start;
         n as f64 / elapsed.as_secs_f64()
     })
 }
@@ -299,10 +329,17 @@ fn main() {
     let latency_events = env_or("VIGIE_BENCH_LATENCY_EVENTS", 2000);
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = match env_or("VIGIE_BENCH_THREADS", 1) {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        threads => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads as usize)
+            .enable_all()
+            .build()
+            .unwrap(),
+    };
 
     let ceiling_rate = ceiling(&rt, broker.port, events);
     println!("ceiling   Mosquitto QoS 1 publish → subscribe: {ceiling_rate:>9.0} msgs/s ({events} messages)");

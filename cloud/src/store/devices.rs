@@ -119,46 +119,13 @@ pub(super) fn touch(
         .collect())
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = devices)]
-struct AckedDevice<'a> {
-    id: &'a str,
-    acked_seq: i64,
-    // Never stored: the rows exist (see `set_acked`), but an INSERT names every required column.
-    state: &'a str,
-    created_at: i64,
-}
-
-/// Sets the acked_seq of devices whose rows [`touch`] made sure exist. On PostgreSQL that is one
-/// statement: an upsert whose insert branch is never taken, the portable multi-row UPDATE.
+/// Sets the acked_seq of devices whose rows [`touch`] made sure exist (SQLite: one row at a time;
+/// PostgreSQL does this inside `vigie_insert_events`).
 pub(super) fn set_acked(conn: &mut Db, acked: &[(&str, i64)]) -> Result<(), StoreError> {
-    use diesel::upsert::excluded;
-    match conn {
-        Db::Pg(pg) if !acked.is_empty() => {
-            let rows: Vec<AckedDevice<'_>> = acked
-                .iter()
-                .map(|&(id, acked_seq)| AckedDevice {
-                    id,
-                    acked_seq,
-                    state: INITIAL_STATE,
-                    created_at: 0,
-                })
-                .collect();
-            diesel::insert_into(devices::table)
-                .values(&rows)
-                .on_conflict(devices::id)
-                .do_update()
-                .set(devices::acked_seq.eq(excluded(devices::acked_seq)))
-                .execute(pg)?;
-        }
-        Db::Pg(_) => {}
-        Db::Sqlite(sqlite) => {
-            for &(id, acked_seq) in acked {
-                diesel::update(devices::table.find(id))
-                    .set(devices::acked_seq.eq(acked_seq))
-                    .execute(sqlite)?;
-            }
-        }
+    for &(id, acked_seq) in acked {
+        diesel::update(devices::table.find(id))
+            .set(devices::acked_seq.eq(acked_seq))
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! Every method blocks: call it from a blocking thread (`web::block`, a `SyncArbiter`), never on an
 //! async runtime thread.
 //!
-//! Performance contract: [`Store::insert_events`] takes a whole batch in one transaction and a
-//! fixed handful of statements (the events as `INSERT .. SELECT FROM UNNEST(..) ON CONFLICT DO
-//! NOTHING RETURNING id` of up to [`INSERT_CHUNK`] rows), so PostgreSQL commits over 30,000 events
-//! per second in batches of 500 to 1000 (see `events`). Listing is keyset-paginated on an index, so
+//! Performance contract: [`Store::insert_events`] takes a whole batch atomically: on PostgreSQL one
+//! statement (a function call with one array per column: one round trip, commit included), on
+//! SQLite one transaction. PostgreSQL commits over 30,000 events per second in batches of 500 to
+//! 1000, and a lone event in one round trip (see `events`). Listing is keyset-paginated on an index, so
 //! a page costs the same wherever it is in the history.
 //!
 //! Both backends store text ids compared byte by byte and times as milliseconds since the Unix

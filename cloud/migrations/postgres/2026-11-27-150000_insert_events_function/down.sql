@@ -1,0 +1,1 @@
+DROP FUNCTION vigie_insert_events(TEXT[], TEXT[], BIGINT[], TEXT[], TEXT[], BIGINT[], BOOLEAN[], BIGINT, BIGINT[]);
