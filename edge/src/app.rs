@@ -1,4 +1,5 @@
-//! Wiring: opens the outbox, starts the sensor, outbox and uplink actors under supervision, serves
+//! Wiring: opens the outbox, starts the sensor, outbox (with the bulk drain when an API url and token
+//! are set) and uplink actors under supervision, serves
 //! the local HTTP port, and on Ctrl-C or SIGTERM shuts down cleanly (HTTP stops, the uplink says
 //! offline and disconnects, the outbox writer flushes sled).
 
@@ -7,9 +8,11 @@ use actix::prelude::*;
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 
+use crate::api::ApiClient;
 use crate::config::{Backend, Config};
 use crate::http::{self, AppState};
-use crate::outbox::actor::{AttachUplink, OutboxSetup};
+use crate::outbox::actor::{AttachUplink, BulkSetup, OutboxSetup};
+use crate::outbox::state::BulkPolicy;
 use crate::outbox::{self, OutboxActor, OutboxKey, OutboxPolicy, Store, WriterConfig};
 use crate::sensor::debounce::DebounceConfig;
 use crate::sensor::{gpio, SensorActor, SensorHandle, Sensors};
@@ -75,6 +78,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         prefix: config.prefix.clone(),
         clock: clock.clone(),
         health: health.clone(),
+        bulk: bulk_setup(&config)?,
     })?;
 
     let mut sensors = Sensors {
@@ -145,6 +149,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%device_id, "outbox flushed; stopped");
     System::current().stop();
     Ok(())
+}
+
+/// The bulk drain over HTTP when both `api.url` and `api.token` are set; otherwise MQTT only.
+fn bulk_setup(config: &Config) -> anyhow::Result<Option<BulkSetup>> {
+    let (Some(url), Some(token)) = (&config.api_url, &config.api_token) else {
+        if config.api_url.is_some() != config.api_token.is_some() {
+            tracing::warn!("api.url and api.token must both be set for the bulk drain; MQTT only");
+        }
+        return Ok(None);
+    };
+    let client = ApiClient::new(url, token, config.api.timeout)?;
+    tracing::info!(api_url = %url, bulk_threshold = config.api.bulk_threshold,
+        bulk_batch = config.api.bulk_batch, "bulk drain over HTTP enabled");
+    Ok(Some(BulkSetup {
+        client,
+        policy: BulkPolicy {
+            threshold: config.api.bulk_threshold,
+            batch: config.api.bulk_batch,
+        },
+        retry_base: config.api.retry_base,
+        retry_max: config.api.retry_max,
+    }))
 }
 
 /// Reads the outbox key file; with the demo option `create_key`, makes it first when missing.

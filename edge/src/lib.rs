@@ -7,12 +7,16 @@
 //! - [`outbox`]: the sled store, encrypted at rest (key file, sealing), its single writer thread
 //!   (group commit, full-disk recovery), the pure bookkeeping core and the outbox actor.
 //! - [`uplink`]: the MQTT actor (rumqttc), its pkid tracker and its connection options.
+//! - [`api`]: the cloud's HTTP API client and its worker thread, used to drain a large backlog in
+//!   bulk (`POST /api/events`) while live events keep going over MQTT.
 //! - [`http`]: `/healthz`, `/readyz`, `/sim/{kind}`.
 //! - [`app`]: wiring and shutdown; [`logging`]: the tracing subscriber.
 //!
 //! Architecture invariant: an event is durable in the outbox before anything else happens to it, and
-//! it leaves the outbox only when the cloud confirms its commit (`system/{device}/ack`).
+//! it leaves the outbox only when the cloud confirms its commit (`system/{device}/ack`, or the
+//! `acked_seq` of a bulk answer).
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod http;

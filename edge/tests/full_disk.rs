@@ -97,6 +97,7 @@ async fn a_full_disk_refuses_new_events_with_503_keeps_the_stored_ones_and_recov
         prefix: TopicPrefix::new("").unwrap(),
         clock: clock.clone(),
         health: health.clone(),
+        bulk: None,
     })
     .unwrap();
     let actor = SensorActor::new(

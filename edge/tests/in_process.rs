@@ -63,6 +63,7 @@ fn rig(max_events: u64) -> Rig {
         prefix: TopicPrefix::new("it").unwrap(),
         clock: clock.clone(),
         health: health.clone(),
+        bulk: None,
     })
     .unwrap();
     let published = Arc::new(Mutex::new(Vec::new()));

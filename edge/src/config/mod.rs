@@ -8,7 +8,7 @@ pub mod validated;
 use std::path::{Path, PathBuf};
 
 pub use validated::{
-    Active, Backend, Config, LogFormat, MqttEndpoint, OutboxConfig, Pull, SensorConfig,
+    Active, ApiConfig, Backend, Config, LogFormat, MqttEndpoint, OutboxConfig, Pull, SensorConfig,
 };
 
 /// Why the configuration was refused.

@@ -60,8 +60,9 @@ pub struct RawMqtt {
     pub reconnect_max_ms: u64,
 }
 
-/// `[api]`: the cloud's HTTP API (bulk sync arrives in a later issue; stored and checked now).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[api]`: the cloud's HTTP API, used to drain a large backlog in bulk (`POST /api/events`) when
+/// both `url` and `token` are set.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
     /// `http://…` or `https://…`. Env: `VIGIE_EDGE_API_URL`.
@@ -70,6 +71,21 @@ pub struct RawApi {
     /// The device's bearer token. Env: `VIGIE_EDGE_TOKEN`.
     #[serde(default)]
     pub token: Option<String>,
+    /// A bulk drain starts when more than this many events are unconfirmed.
+    #[serde(default = "default_bulk_threshold")]
+    pub bulk_threshold: u64,
+    /// Events per bulk request, at most (the cloud takes 10,000).
+    #[serde(default = "default_bulk_batch")]
+    pub bulk_batch: usize,
+    /// Timeout of one bulk request (connect, send, answer), milliseconds.
+    #[serde(default = "default_api_timeout_ms")]
+    pub timeout_ms: u64,
+    /// First retry delay ceiling after a failed bulk request, milliseconds (doubles, full jitter).
+    #[serde(default = "default_api_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Largest retry delay after failed bulk requests, milliseconds.
+    #[serde(default = "default_api_retry_max_ms")]
+    pub retry_max_ms: u64,
 }
 
 /// `[http]`: the local health (and simulation) port.
@@ -177,6 +193,21 @@ pub fn default_reconnect_base_ms() -> u64 {
 pub fn default_reconnect_max_ms() -> u64 {
     30_000
 }
+pub fn default_bulk_threshold() -> u64 {
+    500
+}
+pub fn default_bulk_batch() -> usize {
+    1000
+}
+pub fn default_api_timeout_ms() -> u64 {
+    30_000
+}
+pub fn default_api_retry_base_ms() -> u64 {
+    1000
+}
+pub fn default_api_retry_max_ms() -> u64 {
+    60_000
+}
 pub fn default_http_listen() -> String {
     "127.0.0.1:9091".to_owned()
 }
@@ -230,6 +261,20 @@ impl Default for RawMqtt {
             heartbeat_ms: default_heartbeat_ms(),
             reconnect_base_ms: default_reconnect_base_ms(),
             reconnect_max_ms: default_reconnect_max_ms(),
+        }
+    }
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        RawApi {
+            url: None,
+            token: None,
+            bulk_threshold: default_bulk_threshold(),
+            bulk_batch: default_bulk_batch(),
+            timeout_ms: default_api_timeout_ms(),
+            retry_base_ms: default_api_retry_base_ms(),
+            retry_max_ms: default_api_retry_max_ms(),
         }
     }
 }

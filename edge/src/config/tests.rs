@@ -175,6 +175,13 @@ fn bad_values_are_refused_with_the_key_that_was_wrong() {
         ("[device]\nid = \"pi-1\"\n[mqtt]\nkeep_alive_s = 1", "mqtt.keep_alive_s"),
         ("[device]\nid = \"pi-1\"\n[api]\nurl = \"ftp://x\"", "api.url"),
         ("[device]\nid = \"pi-1\"\n[api]\ntoken = \"a b\"", "api.token"),
+        ("[device]\nid = \"pi-1\"\n[api]\nbulk_batch = 0", "api.bulk_batch"),
+        ("[device]\nid = \"pi-1\"\n[api]\nbulk_batch = 10001", "api.bulk_batch"),
+        ("[device]\nid = \"pi-1\"\n[api]\ntimeout_ms = 0", "api.timeout_ms"),
+        (
+            "[device]\nid = \"pi-1\"\n[api]\nretry_base_ms = 5000\nretry_max_ms = 10",
+            "api.retry_max_ms",
+        ),
         ("[device]\nid = \"pi-1\"\n[http]\nlisten = \"nowhere\"", "http.listen"),
         ("[device]\nid = \"pi-1\"\n[outbox]\nmax_in_flight = 0", "outbox.max_in_flight"),
         ("[device]\nid = \"pi-1\"\n[log]\nformat = \"xml\"", "log.format"),
@@ -234,4 +241,23 @@ fn create_key_is_refused_with_real_sensors() {
     let err = build(&text, &[]).unwrap_err();
     assert!(err.to_string().contains("keygen"), "{err}");
     assert_eq!(invalid_key(err), "outbox.create_key");
+}
+
+#[test]
+fn the_bulk_drain_defaults_to_500_unconfirmed_events_and_batches_of_1000() {
+    let raw = parse(Path::new("t.toml"), "[device]\nid = \"pi-1\"").unwrap();
+    let c = Config::from_raw(raw).unwrap();
+    assert_eq!(c.api.bulk_threshold, 500);
+    assert_eq!(c.api.bulk_batch, 1000);
+    assert_eq!(c.api.timeout, std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn the_bulk_drain_settings_are_read_from_the_api_table() {
+    let text =
+        "[device]\nid = \"pi-1\"\n[api]\nbulk_threshold = 50\nbulk_batch = 200\ntimeout_ms = 5000";
+    let c = Config::from_raw(parse(Path::new("t.toml"), text).unwrap()).unwrap();
+    assert_eq!(c.api.bulk_threshold, 50);
+    assert_eq!(c.api.bulk_batch, 200);
+    assert_eq!(c.api.timeout, std::time::Duration::from_secs(5));
 }

@@ -25,6 +25,7 @@ pub struct Config {
     pub reconnect_max: Duration,
     pub api_url: Option<String>,
     pub api_token: Option<String>,
+    pub api: ApiConfig,
     pub http_listen: SocketAddr,
     pub outbox: OutboxConfig,
     pub log_format: LogFormat,
@@ -39,6 +40,19 @@ pub struct MqttEndpoint {
     pub tls: bool,
     pub host: String,
     pub port: u16,
+}
+
+/// The bulk drain over HTTP (used only when `api_url` and `api_token` are both set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// A drain starts when more than this many events are unconfirmed.
+    pub bulk_threshold: u64,
+    /// Events per request, at most (1–10000).
+    pub bulk_batch: usize,
+    /// Timeout of one request.
+    pub timeout: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
 }
 
 /// The outbox's limits and timers.
@@ -128,6 +142,7 @@ impl Config {
                 ));
             }
         }
+        let api = check_api(&raw)?;
         let http_listen = parse_listen(&raw.http.listen)?;
         let outbox = check_outbox(&raw)?;
         let log_format = match raw.log.format.as_str() {
@@ -183,6 +198,7 @@ impl Config {
             reconnect_max: Duration::from_millis(raw.mqtt.reconnect_max_ms),
             api_url,
             api_token,
+            api,
             http_listen,
             outbox,
             log_format,
@@ -199,6 +215,31 @@ fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
     } else {
         Ok(())
     }
+}
+
+fn check_api(raw: &RawConfig) -> Result<ApiConfig, ConfigError> {
+    let a = &raw.api;
+    if a.bulk_batch == 0 || a.bulk_batch > 10_000 {
+        return Err(ConfigError::invalid(
+            "api.bulk_batch",
+            "must be between 1 and 10000 (the cloud takes at most 10,000 events per request)",
+        ));
+    }
+    positive("api.timeout_ms", a.timeout_ms)?;
+    positive("api.retry_base_ms", a.retry_base_ms)?;
+    if a.retry_max_ms < a.retry_base_ms {
+        return Err(ConfigError::invalid(
+            "api.retry_max_ms",
+            "must be at least api.retry_base_ms",
+        ));
+    }
+    Ok(ApiConfig {
+        bulk_threshold: a.bulk_threshold,
+        bulk_batch: a.bulk_batch,
+        timeout: Duration::from_millis(a.timeout_ms),
+        retry_base: Duration::from_millis(a.retry_base_ms),
+        retry_max: Duration::from_millis(a.retry_max_ms),
+    })
 }
 
 fn check_outbox(raw: &RawConfig) -> Result<OutboxConfig, ConfigError> {

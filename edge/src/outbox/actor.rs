@@ -2,7 +2,7 @@
 //! hands appends to the writer thread (which answers once the event is durable), counts the ones
 //! refused ([`RefusedCount`]), shows storage failures as `degraded` in readiness, keeps the
 //! [`OutboxState`] core up to date from the writer and the uplink, and tells the uplink what to
-//! publish.
+//! publish. With an API url and token, it also drains a large backlog over HTTP ([`drain`]).
 //!
 //! Mailbox: actix's default bounded mailbox for `send`; the uplink and the writer use `do_send`,
 //! whose volume is bounded by the publish window and the writer's queue. Nothing here blocks: sled
@@ -22,6 +22,9 @@ use super::store::{Store, StoreError};
 use super::writer::{self, AppendRequest, WriterConfig, WriterEvent, WriterHandle};
 use super::{OutboxError, QueueDepth, RefusedCount};
 use crate::uplink::PublishEvent;
+pub use drain::{BulkAnswered, BulkSetup};
+
+mod drain;
 
 const NAME: &str = "outbox";
 
@@ -80,6 +83,8 @@ pub struct OutboxActor {
     clock: SharedClock,
     health: HealthRegistry,
     restart: RestartPolicy,
+    /// The bulk drain over HTTP, when an API url and token are configured.
+    drain: Option<drain::Drain>,
 }
 
 /// What starting the outbox gives back.
@@ -101,6 +106,8 @@ pub struct OutboxSetup {
     pub prefix: TopicPrefix,
     pub clock: SharedClock,
     pub health: HealthRegistry,
+    /// Drain a large backlog over HTTP (`None`: MQTT only).
+    pub bulk: Option<BulkSetup>,
 }
 
 impl OutboxActor {
@@ -121,11 +128,25 @@ impl OutboxActor {
         .map_err(StoreError::Thread)?;
         let depth = QueueDepth::default();
         let refused = RefusedCount::default();
-        let core = OutboxState::new(
+        let mut core = OutboxState::new(
             setup.policy,
             setup.loaded.confirmed_seq,
             setup.loaded.pending.iter().copied(),
         );
+        let drain = match setup.bulk {
+            Some(bulk) => {
+                let notify = slot.clone();
+                let drain = drain::Drain::spawn(bulk, &setup.health, move |answer| {
+                    if let Some(addr) = notify.get() {
+                        addr.do_send(answer);
+                    }
+                })
+                .map_err(StoreError::Thread)?;
+                core.enable_bulk(drain.policy);
+                Some(drain)
+            }
+            None => None,
+        };
         depth.set(core.depth());
         setup.health.register(NAME, true);
         let actor = OutboxActor {
@@ -141,6 +162,7 @@ impl OutboxActor {
             clock: setup.clock,
             health: setup.health,
             restart: RestartPolicy::standard(NAME),
+            drain,
         };
         let addr = Supervisor::start(move |_| actor);
         let _ = slot.set(addr.clone());
@@ -160,34 +182,13 @@ impl OutboxActor {
     /// Hands `seqs` to the uplink, oldest first.
     fn publish(&mut self, seqs: Vec<u64>) {
         for seq in seqs {
-            let Some(uplink) = &self.uplink else {
+            let Some(uplink) = self.uplink.clone() else {
                 self.core.publish_failed(seq);
                 continue;
             };
-            let event = match self.store.get(seq) {
-                Ok(Some(event)) => event,
-                Ok(None) => {
-                    tracing::error!(seq, "a pending event is missing from the store");
-                    self.core.publish_failed(seq);
-                    continue;
-                }
-                Err(e) => {
-                    // Logged once per seq (it is retried every tick): a tampered or corrupted
-                    // record stays unreadable, and the outbox shows it in readiness.
-                    if self.unreadable.insert(seq) {
-                        tracing::error!(seq, error = %e, "reading a pending event failed");
-                        if matches!(e, StoreError::Tampered { .. } | StoreError::Corrupt { .. }) {
-                            self.health.set(
-                                NAME,
-                                ComponentState::Degraded {
-                                    reason: e.to_string(),
-                                },
-                            );
-                        }
-                    }
-                    self.core.publish_failed(seq);
-                    continue;
-                }
+            let Some(event) = self.read_event(seq) else {
+                self.core.publish_failed(seq);
+                continue;
             };
             let Some(topic) = Topic::for_event(&event.kind, event.device.clone()) else {
                 tracing::error!(seq, kind = %event.kind, "no topic for this event kind");
@@ -200,6 +201,45 @@ impl OutboxActor {
                 payload: event.to_json(),
             });
         }
+        self.depth.set(self.core.depth());
+    }
+
+    /// Reads a pending event; a missing or unreadable one is logged (once per seq) and `None`.
+    fn read_event(&mut self, seq: u64) -> Option<EventEnvelope> {
+        match self.store.get(seq) {
+            Ok(Some(event)) => Some(event),
+            Ok(None) => {
+                tracing::error!(seq, "a pending event is missing from the store");
+                None
+            }
+            Err(e) => {
+                // Logged once per seq (it is retried every tick): a tampered or corrupted
+                // record stays unreadable, and the outbox shows it in readiness.
+                if self.unreadable.insert(seq) {
+                    tracing::error!(seq, error = %e, "reading a pending event failed");
+                    if matches!(e, StoreError::Tampered { .. } | StoreError::Corrupt { .. }) {
+                        self.health.set(
+                            NAME,
+                            ComponentState::Degraded {
+                                reason: e.to_string(),
+                            },
+                        );
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// The cloud committed everything up to `acked`: the writer deletes it from the store.
+    fn confirm_store(&mut self, acked: u64) {
+        tracing::info!(
+            acked_seq = acked,
+            queue_depth = self.core.depth(),
+            "cloud confirmed events"
+        );
+        self.writer.confirm(acked);
+        self.unreadable = self.unreadable.split_off(&(acked + 1));
         self.depth.set(self.core.depth());
     }
 
@@ -226,6 +266,7 @@ impl Actor for OutboxActor {
                 let now = a.now();
                 let seqs = a.core.tick(now);
                 a.publish(seqs);
+                a.drain();
             })
         });
         self.health.set(NAME, ComponentState::Ready);
@@ -248,6 +289,9 @@ impl Supervised for OutboxActor {
                     loaded.confirmed_seq,
                     loaded.pending.iter().copied(),
                 );
+                if let Some(drain) = self.drain.as_ref().filter(|d| d.enabled()) {
+                    self.core.enable_bulk(drain.policy);
+                }
                 if link_up {
                     let seqs = self.core.link_up(self.now());
                     self.publish(seqs);
@@ -291,6 +335,7 @@ impl Handler<FromWriter> for OutboxActor {
                     seqs.extend(a.core.stored(event.seq, now));
                 }
                 a.publish(seqs);
+                a.drain();
             }
             // Degraded, not failed: stored events are still sent, and the next append retries.
             WriterEvent::StorageFailed(reason) => a.health.set(
@@ -325,6 +370,7 @@ impl Handler<LinkUp> for OutboxActor {
                 );
             }
             a.publish(seqs);
+            a.drain();
         });
     }
 }
@@ -363,15 +409,10 @@ impl Handler<CloudAck> for OutboxActor {
         self.guarded(ctx, |a| {
             let (delete, seqs) = a.core.confirmed(msg.0, a.now());
             if let Some(acked) = delete {
-                tracing::info!(
-                    acked_seq = acked,
-                    queue_depth = a.core.depth(),
-                    "cloud confirmed events"
-                );
-                a.writer.confirm(acked);
-                a.unreadable = a.unreadable.split_off(&(acked + 1));
+                a.confirm_store(acked);
             }
             a.publish(seqs);
+            a.drain();
         });
     }
 }

@@ -12,6 +12,21 @@
 //!   unacknowledged publishes on a new session; a resend is harmless, the cloud dedups by id).
 //! - An event `Sent` or `Delivered` and not confirmed within its resend timeout is queued again; the
 //!   timeout doubles with each attempt up to `resend_timeout_max`.
+//!
+//! Bulk drain (only when enabled with [`OutboxState::enable_bulk`], i.e. an API url and token are
+//! configured):
+//! - When more than `threshold` events are unconfirmed, a drain starts: every event up to the
+//!   newest one stored at that moment (the drain mark) goes to the cloud over HTTP, oldest first,
+//!   in batches of at most `batch` ([`OutboxState::next_bulk_batch`], one batch at a time). Events
+//!   above the mark (live events) keep going over MQTT in the normal window, so they are not
+//!   starved; the cloud's `acked_seq` only advances over a contiguous run, so overtaking is safe.
+//! - An event in a batch (`Stage::Bulk`) is not published over MQTT, and an event in the MQTT
+//!   window is not put in a batch.
+//! - A batch's answer confirms like a `DeviceAck`; what it did not confirm is queued again.
+//! - A failed request queues the batch again and waits the given retry delay; while waiting, the
+//!   MQTT window may take old events too, so a dead API never stalls the outbox.
+//! - A refused token (401) turns the drain off for good: everything goes over MQTT.
+//! - The drain ends when every event up to the mark is confirmed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -24,12 +39,39 @@ pub struct OutboxPolicy {
     pub resend_timeout_max: Duration,
 }
 
+/// When to drain over HTTP, and how much per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkPolicy {
+    /// A drain starts when more than this many events are unconfirmed.
+    pub threshold: u64,
+    /// Events per HTTP request, at most.
+    pub batch: usize,
+}
+
 /// Where one event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Queued,
-    Sent { at: Duration },
-    Delivered { at: Duration },
+    Sent {
+        at: Duration,
+    },
+    Delivered {
+        at: Duration,
+    },
+    /// In the HTTP batch being sent.
+    Bulk,
+}
+
+/// The bulk drain's state.
+#[derive(Debug, Clone)]
+struct Bulk {
+    policy: BulkPolicy,
+    /// Events up to this `seq` go over HTTP while a drain runs.
+    mark: Option<u64>,
+    /// The batch being sent (at most one).
+    batch: Vec<u64>,
+    /// After a failed request: no new batch before this time.
+    retry_at: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +89,7 @@ pub struct OutboxState {
     in_flight: usize,
     confirmed: u64,
     link_up: bool,
+    bulk: Option<Bulk>,
 }
 
 impl OutboxState {
@@ -63,11 +106,22 @@ impl OutboxState {
             in_flight: 0,
             confirmed,
             link_up: false,
+            bulk: None,
         };
         for seq in pending {
             state.stored(seq, Duration::ZERO);
         }
         state
+    }
+
+    /// Turns on the bulk drain over HTTP (an API url and token are configured).
+    pub fn enable_bulk(&mut self, policy: BulkPolicy) {
+        self.bulk = Some(Bulk {
+            policy,
+            mark: None,
+            batch: Vec::new(),
+            retry_at: None,
+        });
     }
 
     /// A newly stored event; returns what to publish now.
@@ -89,8 +143,10 @@ impl OutboxState {
     pub fn link_up(&mut self, now: Duration) -> Vec<u64> {
         self.link_up = true;
         for (seq, entry) in self.entries.iter_mut() {
-            entry.stage = Stage::Queued;
-            self.queued.insert(*seq);
+            if entry.stage != Stage::Bulk {
+                entry.stage = Stage::Queued;
+                self.queued.insert(*seq);
+            }
         }
         self.in_flight = 0;
         self.next_publishes(now)
@@ -121,7 +177,7 @@ impl OutboxState {
                     entry.stage = Stage::Delivered { at: now };
                     self.queued.remove(&seq);
                 }
-                Stage::Delivered { .. } => {}
+                Stage::Delivered { .. } | Stage::Bulk => {}
             }
         }
         self.next_publishes(now)
@@ -152,8 +208,11 @@ impl OutboxState {
                     self.queued.remove(&seq);
                 }
                 Stage::Sent { .. } => self.in_flight -= 1,
-                Stage::Delivered { .. } => {}
+                Stage::Delivered { .. } | Stage::Bulk => {}
             }
+        }
+        if let Some(bulk) = &mut self.bulk {
+            bulk.batch.retain(|seq| *seq > acked_seq);
         }
         (Some(acked_seq), self.next_publishes(now))
     }
@@ -163,7 +222,7 @@ impl OutboxState {
         for (seq, entry) in self.entries.iter_mut() {
             let at = match entry.stage {
                 Stage::Sent { at } | Stage::Delivered { at } => at,
-                Stage::Queued => continue,
+                Stage::Queued | Stage::Bulk => continue,
             };
             if now.saturating_sub(at) >= timeout(&self.policy, entry.attempts) {
                 if matches!(entry.stage, Stage::Sent { .. }) {
@@ -174,6 +233,67 @@ impl OutboxState {
             }
         }
         self.next_publishes(now)
+    }
+
+    /// The next HTTP batch (oldest first), when a drain runs, no batch is out and no retry delay is
+    /// pending; its events leave the queue until [`Self::bulk_answered`] or [`Self::bulk_failed`].
+    pub fn next_bulk_batch(&mut self, now: Duration) -> Option<Vec<u64>> {
+        self.update_drain();
+        let bulk = self.bulk.as_mut()?;
+        let mark = bulk.mark?;
+        if !bulk.batch.is_empty() || bulk.retry_at.is_some_and(|at| now < at) {
+            return None;
+        }
+        bulk.retry_at = None;
+        let batch: Vec<u64> = self
+            .queued
+            .range(..=mark)
+            .take(bulk.policy.batch)
+            .copied()
+            .collect();
+        if batch.is_empty() {
+            return None;
+        }
+        for seq in &batch {
+            self.queued.remove(seq);
+            if let Some(entry) = self.entries.get_mut(seq) {
+                entry.stage = Stage::Bulk;
+                entry.attempts = entry.attempts.saturating_add(1);
+            }
+        }
+        bulk.batch = batch.clone();
+        Some(batch)
+    }
+
+    /// The cloud answered the batch with its `acked_seq` (highest contiguous committed `seq`):
+    /// confirms like a `DeviceAck`; the batch's unconfirmed events are queued again. Returns what
+    /// the store must delete up to, and what to publish over MQTT now.
+    pub fn bulk_answered(&mut self, acked_seq: u64, now: Duration) -> (Option<u64>, Vec<u64>) {
+        self.requeue_batch();
+        self.confirmed(acked_seq, now)
+    }
+
+    /// The request failed (network error, 5xx, …): the batch is queued again; no new batch before
+    /// `retry_after` has passed. Returns what to publish over MQTT now (the window may take old
+    /// events while the API waits).
+    pub fn bulk_failed(&mut self, now: Duration, retry_after: Duration) -> Vec<u64> {
+        self.requeue_batch();
+        if let Some(bulk) = &mut self.bulk {
+            bulk.retry_at = Some(now + retry_after);
+        }
+        self.next_publishes(now)
+    }
+
+    /// The API refused the token (401): no more drains, everything goes over MQTT.
+    pub fn bulk_disabled(&mut self, now: Duration) -> Vec<u64> {
+        self.requeue_batch();
+        self.bulk = None;
+        self.next_publishes(now)
+    }
+
+    /// Whether a drain runs (events up to a mark go over HTTP).
+    pub fn is_draining(&self) -> bool {
+        self.bulk.as_ref().is_some_and(|b| b.mark.is_some())
     }
 
     /// Stored events not yet confirmed by the cloud.
@@ -198,12 +318,53 @@ impl OutboxState {
         self.entries.get(&seq).map(|e| e.stage)
     }
 
+    fn requeue_batch(&mut self) {
+        let Some(bulk) = &mut self.bulk else { return };
+        for seq in std::mem::take(&mut bulk.batch) {
+            if let Some(entry) = self.entries.get_mut(&seq) {
+                if entry.stage == Stage::Bulk {
+                    entry.stage = Stage::Queued;
+                    self.queued.insert(seq);
+                }
+            }
+        }
+    }
+
+    /// Starts a drain when too many events wait, ends it when everything up to its mark is gone.
+    fn update_drain(&mut self) {
+        let Some(bulk) = &mut self.bulk else { return };
+        match bulk.mark {
+            Some(mark) if self.entries.range(..=mark).next().is_none() => bulk.mark = None,
+            Some(_) => {}
+            None => {}
+        }
+        if bulk.mark.is_none() && self.entries.len() as u64 > bulk.policy.threshold {
+            bulk.mark = self.entries.last_key_value().map(|(seq, _)| *seq);
+        }
+    }
+
+    /// The lowest `seq` the MQTT window may take: above the drain mark while a drain runs and no
+    /// retry delay is pending.
+    fn mqtt_floor(&self, now: Duration) -> u64 {
+        match &self.bulk {
+            Some(Bulk {
+                mark: Some(mark),
+                retry_at,
+                ..
+            }) if !retry_at.is_some_and(|at| now < at) => mark + 1,
+            _ => 0,
+        }
+    }
+
     fn next_publishes(&mut self, now: Duration) -> Vec<u64> {
+        self.update_drain();
+        let floor = self.mqtt_floor(now);
         let mut out = Vec::new();
         while self.link_up && self.in_flight < self.policy.max_in_flight {
-            let Some(seq) = self.queued.pop_first() else {
+            let Some(&seq) = self.queued.range(floor..).next() else {
                 break;
             };
+            self.queued.remove(&seq);
             let entry = self.entries.get_mut(&seq).expect("queued seqs are entries");
             entry.stage = Stage::Sent { at: now };
             entry.attempts = entry.attempts.saturating_add(1);

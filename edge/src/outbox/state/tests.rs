@@ -241,3 +241,159 @@ proptest! {
         prop_assert_eq!(out, stored);
     }
 }
+
+// ---- bulk drain over HTTP ----
+
+fn draining(window: usize, threshold: u64, batch: usize, stored: u64) -> OutboxState {
+    let mut o = OutboxState::new(policy(window), 0, 1..=stored);
+    o.enable_bulk(BulkPolicy { threshold, batch });
+    o
+}
+
+#[test]
+fn without_bulk_enabled_no_batch_is_ever_made() {
+    let mut o = OutboxState::new(policy(4), 0, 1..=100);
+    assert_eq!(o.link_up(S), [1, 2, 3, 4]);
+    assert_eq!(o.next_bulk_batch(S), None);
+    assert!(!o.is_draining());
+}
+
+#[test]
+fn a_small_backlog_goes_over_mqtt_only() {
+    let mut o = draining(4, 10, 5, 10);
+    assert_eq!(o.next_bulk_batch(S), None);
+    assert_eq!(o.link_up(S), [1, 2, 3, 4]);
+    assert!(!o.is_draining());
+}
+
+#[test]
+fn a_large_backlog_goes_over_http_oldest_first_in_batches() {
+    let mut o = draining(4, 10, 5, 20);
+    assert!(o.link_up(S).is_empty(), "the old events wait for HTTP");
+    assert!(o.is_draining());
+    assert_eq!(o.next_bulk_batch(S), Some(vec![1, 2, 3, 4, 5]));
+    assert_eq!(o.stage(1), Some(Stage::Bulk));
+    assert_eq!(o.next_bulk_batch(S), None, "one batch at a time");
+    let (delete, _) = o.bulk_answered(5, S);
+    assert_eq!(delete, Some(5));
+    assert_eq!(o.next_bulk_batch(S), Some(vec![6, 7, 8, 9, 10]));
+}
+
+#[test]
+fn a_drain_runs_even_while_the_mqtt_link_is_down() {
+    let mut o = draining(4, 10, 5, 20);
+    assert_eq!(o.next_bulk_batch(S), Some(vec![1, 2, 3, 4, 5]));
+}
+
+#[test]
+fn live_events_above_the_drain_mark_go_over_mqtt_during_a_drain() {
+    let mut o = draining(4, 10, 5, 20);
+    o.link_up(S);
+    o.next_bulk_batch(S);
+    assert_eq!(o.stored(21, S), [21]);
+    assert_eq!(o.stage(21), Some(Stage::Sent { at: S }));
+}
+
+#[test]
+fn an_event_in_an_http_batch_is_not_published_over_mqtt_even_after_a_reconnect() {
+    let mut o = draining(100, 10, 5, 20);
+    let batch = o.next_bulk_batch(S).unwrap();
+    let published = o.link_up(S);
+    assert!(published.iter().all(|seq| !batch.contains(seq)));
+    assert!(o.tick(100 * S).iter().all(|seq| !batch.contains(seq)));
+    assert_eq!(o.stage(1), Some(Stage::Bulk));
+}
+
+#[test]
+fn an_event_in_the_mqtt_window_is_not_put_in_an_http_batch() {
+    let mut o = draining(4, 10, 5, 20);
+    o.link_up(S);
+    assert_eq!(
+        o.bulk_failed(S, 10 * S),
+        [1, 2, 3, 4],
+        "the window takes old events while the API waits"
+    );
+    assert_eq!(o.next_bulk_batch(20 * S), Some(vec![5, 6, 7, 8, 9]));
+}
+
+#[test]
+fn a_batch_acked_seq_confirms_like_a_device_ack() {
+    let mut o = draining(4, 10, 5, 20);
+    o.next_bulk_batch(S);
+    assert_eq!(o.bulk_answered(3, S).0, Some(3));
+    assert_eq!(o.confirmed_seq(), 3);
+    assert_eq!(o.depth(), 17);
+    assert_eq!(
+        o.stage(4),
+        Some(Stage::Queued),
+        "what the answer did not confirm is queued again"
+    );
+    assert_eq!(o.next_bulk_batch(S), Some(vec![4, 5, 6, 7, 8]));
+}
+
+#[test]
+fn an_old_acked_seq_in_an_answer_deletes_nothing_and_requeues_the_batch() {
+    let mut o = OutboxState::new(policy(4), 5, 6..=30);
+    o.enable_bulk(BulkPolicy {
+        threshold: 10,
+        batch: 5,
+    });
+    o.next_bulk_batch(S);
+    assert_eq!(o.bulk_answered(2, S).0, None);
+    assert_eq!(o.stage(6), Some(Stage::Queued));
+}
+
+#[test]
+fn a_failed_request_puts_the_batch_back_and_waits_the_retry_delay() {
+    let mut o = draining(4, 10, 5, 20);
+    o.next_bulk_batch(S);
+    o.bulk_failed(S, 2 * S);
+    assert_eq!(o.stage(1), Some(Stage::Queued));
+    assert_eq!(o.next_bulk_batch(2 * S), None, "still waiting");
+    assert_eq!(o.next_bulk_batch(3 * S), Some(vec![1, 2, 3, 4, 5]));
+}
+
+#[test]
+fn a_refused_token_turns_the_drain_off_and_everything_goes_over_mqtt() {
+    let mut o = draining(4, 10, 5, 20);
+    o.link_up(S);
+    o.next_bulk_batch(S);
+    assert_eq!(o.bulk_disabled(S), [1, 2, 3, 4]);
+    assert!(!o.is_draining());
+    assert_eq!(o.next_bulk_batch(100 * S), None);
+}
+
+#[test]
+fn a_device_ack_over_mqtt_also_confirms_events_of_the_batch_in_flight() {
+    let mut o = draining(4, 10, 5, 20);
+    o.next_bulk_batch(S);
+    o.confirmed(3, S);
+    let (delete, _) = o.bulk_answered(5, S);
+    assert_eq!(delete, Some(5));
+    assert_eq!(o.depth(), 15);
+}
+
+#[test]
+fn the_drain_ends_when_everything_up_to_its_mark_is_confirmed() {
+    let mut o = draining(4, 10, 100, 20);
+    o.link_up(S);
+    assert_eq!(o.stored(21, S), [21]);
+    o.next_bulk_batch(S);
+    let (_, published) = o.bulk_answered(20, S);
+    assert!(!o.is_draining());
+    assert!(published.is_empty(), "21 is already in the window");
+    assert_eq!(o.stored(22, S), [22], "below the threshold, MQTT only");
+    assert_eq!(o.next_bulk_batch(S), None);
+}
+
+#[test]
+fn a_new_drain_starts_when_the_backlog_grows_past_the_threshold_again() {
+    let mut o = draining(4, 3, 100, 0);
+    for seq in 1..=3 {
+        o.stored(seq, S);
+    }
+    assert!(!o.is_draining());
+    o.stored(4, S);
+    assert!(o.is_draining());
+    assert_eq!(o.next_bulk_batch(S), Some(vec![1, 2, 3, 4]));
+}
