@@ -285,10 +285,9 @@ impl Edge {
     }
 }
 
-#[test]
-fn a_large_backlog_drains_over_http_exactly_once_while_a_live_event_arrives_over_mqtt_within_2_s() {
-    let dir = tempfile::tempdir().unwrap();
-    let cloud = Cloud::start(dir.path());
+/// A cloud with the device `pi-bulk` and an admin: `(cloud, device token, admin token)`.
+fn provisioned_cloud(dir: &Path) -> (Cloud, String, String) {
+    let cloud = Cloud::start(dir);
     let device_token = cloud.cli(&["device", "add", "pi-bulk"], "");
     cloud.cli(
         &[
@@ -309,20 +308,44 @@ fn a_large_backlog_drains_over_http_exactly_once_while_a_live_event_arrives_over
     );
     assert_eq!(status, 200, "login: {body}");
     let admin = json(&body)["access_token"].as_str().unwrap().to_owned();
+    (cloud, device_token, admin)
+}
 
-    // Run 1: the broker is unreachable and no API is configured: a backlog builds up.
-    let edge = Edge::start(dir.path(), 1, free_port(), None);
-    let mut accepted: Vec<String> = std::thread::scope(|s| {
+/// Run 1: the broker is unreachable and no API is configured: `n` events queue up. Their ids.
+fn queue_backlog(dir: &Path, n: usize) -> Vec<String> {
+    let edge = Edge::start(dir, 1, free_port(), None);
+    let accepted: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| (0..BACKLOG / 4).map(|_| edge.press()).collect::<Vec<_>>()))
+            .map(|_| s.spawn(|| (0..n / 4).map(|_| edge.press()).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    assert_eq!(edge.readyz()["queue_depth"], BACKLOG);
+    assert_eq!(edge.readyz()["queue_depth"], n);
     edge.terminate();
+    accepted
+}
+
+/// Every accepted event is listed by the cloud, once.
+fn assert_arrived_once(cloud: &Cloud, admin: &str, accepted: &[String]) {
+    let ids = cloud.event_ids(admin);
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), unique.len(), "no event is listed twice");
+    let expected: HashSet<&String> = accepted.iter().collect();
+    assert_eq!(unique, expected, "every accepted event arrived");
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn a_large_backlog_drains_over_http_exactly_once_while_a_live_event_arrives_over_mqtt_within_2_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cloud, device_token, admin) = provisioned_cloud(dir.path());
+    let mut accepted = queue_backlog(dir.path(), BACKLOG);
 
     // Run 2: the cloud's broker and API. The old events drain over HTTP; a live event goes over
     // MQTT at once.
@@ -350,16 +373,12 @@ fn a_large_backlog_drains_over_http_exactly_once_while_a_live_event_arrives_over
     let ready = edge.readyz();
     assert_eq!(ready["components"]["api"]["state"], "ready", "{ready}");
 
-    let ids = cloud.event_ids(&admin);
-    let unique: HashSet<&String> = ids.iter().collect();
-    assert_eq!(ids.len(), unique.len(), "no event is listed twice");
-    let expected: HashSet<&String> = accepted.iter().collect();
-    assert_eq!(unique, expected, "every accepted event arrived");
+    assert_arrived_once(&cloud, &admin, &accepted);
     let over_mqtt = cloud.mqtt_inserted() - mqtt_before;
     eprintln!(
         "{} events, {over_mqtt} over MQTT; live event fired at queue_depth {depth_at_fire}, \
          arrived after {live_latency:?}",
-        ids.len()
+        accepted.len()
     );
     assert!(
         over_mqtt < (BACKLOG as u64) / 4,
@@ -377,4 +396,59 @@ fn a_large_backlog_drains_over_http_exactly_once_while_a_live_event_arrives_over
         !log.contains("\"level\":\"ERROR\""),
         "no error logged:\n{log}"
     );
+}
+
+#[test]
+fn a_refused_token_is_logged_once_and_the_backlog_goes_over_mqtt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cloud, _, admin) = provisioned_cloud(dir.path());
+    let accepted = queue_backlog(dir.path(), 600);
+
+    let mqtt_before = cloud.mqtt_inserted();
+    let edge = Edge::start(
+        dir.path(),
+        2,
+        cloud.mqtt_port,
+        Some((&cloud.base, "not-the-device-token")),
+    );
+    wait_for("an empty outbox", WAIT, || {
+        edge.readyz()["queue_depth"] == 0
+    });
+    let ready = edge.readyz();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["components"]["api"]["state"], "degraded", "{ready}");
+    assert_arrived_once(&cloud, &admin, &accepted);
+    assert_eq!(
+        cloud.mqtt_inserted() - mqtt_before,
+        600,
+        "everything over MQTT"
+    );
+    edge.terminate();
+    let log = std::fs::read_to_string(dir.path().join("edge-run2.log")).unwrap();
+    assert_eq!(count(&log, "refused the device token (401)"), 1, "{log}");
+}
+
+#[test]
+fn an_unreachable_api_is_shown_degraded_once_and_mqtt_takes_the_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cloud, device_token, admin) = provisioned_cloud(dir.path());
+    let accepted = queue_backlog(dir.path(), 600);
+
+    let dead_api = format!("http://127.0.0.1:{}", free_port());
+    let edge = Edge::start(
+        dir.path(),
+        2,
+        cloud.mqtt_port,
+        Some((&dead_api, &device_token)),
+    );
+    wait_for("an empty outbox", WAIT, || {
+        edge.readyz()["queue_depth"] == 0
+    });
+    let ready = edge.readyz();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["components"]["api"]["state"], "degraded", "{ready}");
+    assert_arrived_once(&cloud, &admin, &accepted);
+    edge.terminate();
+    let log = std::fs::read_to_string(dir.path().join("edge-run2.log")).unwrap();
+    assert_eq!(count(&log, "the cloud API is unreachable"), 1, "{log}");
 }

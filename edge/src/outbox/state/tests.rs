@@ -397,3 +397,134 @@ fn a_new_drain_starts_when_the_backlog_grows_past_the_threshold_again() {
     assert!(o.is_draining());
     assert_eq!(o.next_bulk_batch(S), Some(vec![1, 2, 3, 4]));
 }
+
+#[derive(Debug, Clone)]
+enum BulkAction {
+    Mqtt(Action),
+    Batch,
+    Answer(u64),
+    Fail(u64),
+    Disable,
+}
+
+fn bulk_action() -> impl Strategy<Value = BulkAction> {
+    prop_oneof![
+        8 => action().prop_map(BulkAction::Mqtt),
+        3 => Just(BulkAction::Batch),
+        2 => (0u64..40).prop_map(BulkAction::Answer),
+        1 => (0u64..5).prop_map(BulkAction::Fail),
+        1 => Just(BulkAction::Disable),
+    ]
+}
+
+proptest! {
+    /// With the drain on: no event is in the HTTP batch and with MQTT at once, batches are oldest
+    /// first and bounded, answers confirm like acks, and nothing is lost.
+    #[test]
+    fn with_the_drain_on_no_event_goes_both_ways_at_once_and_none_is_lost(
+        actions in proptest::collection::vec(bulk_action(), 1..300),
+        window in 1usize..5,
+        threshold in 0u64..6,
+        batch_size in 1usize..6,
+    ) {
+        let mut o = fresh(window);
+        o.enable_bulk(BulkPolicy { threshold, batch: batch_size });
+        let mut next_seq = 1u64;
+        let mut stored: BTreeSet<u64> = BTreeSet::new();
+        let mut confirmed = 0u64;
+        let mut sent: BTreeSet<u64> = BTreeSet::new();
+        let mut batch: BTreeSet<u64> = BTreeSet::new();
+        let mut now = Duration::ZERO;
+        for a in actions {
+            let published = match a {
+                BulkAction::Mqtt(Action::Store) => {
+                    stored.insert(next_seq);
+                    next_seq += 1;
+                    o.stored(next_seq - 1, now)
+                }
+                BulkAction::Mqtt(Action::LinkUp) => { sent.clear(); o.link_up(now) }
+                BulkAction::Mqtt(Action::LinkDown) => { sent.clear(); o.link_down(); vec![] }
+                BulkAction::Mqtt(Action::PubAck(i)) => match sent.iter().nth(i).copied() {
+                    Some(seq) => { sent.remove(&seq); o.pub_acked(seq, now) }
+                    None => vec![],
+                },
+                BulkAction::Mqtt(Action::PublishFailed(i)) => match sent.iter().nth(i).copied() {
+                    Some(seq) => { sent.remove(&seq); o.publish_failed(seq); vec![] }
+                    None => vec![],
+                },
+                BulkAction::Mqtt(Action::Confirm(n)) | BulkAction::Answer(n) => {
+                    let n = n.min(next_seq - 1);
+                    let (delete, publish) = if matches!(a, BulkAction::Answer(_)) {
+                        batch.clear();
+                        o.bulk_answered(n, now)
+                    } else {
+                        o.confirmed(n, now)
+                    };
+                    prop_assert_eq!(delete.is_some(), n > confirmed);
+                    confirmed = confirmed.max(n);
+                    stored.retain(|s| *s > confirmed);
+                    sent.retain(|s| *s > confirmed);
+                    batch.retain(|s| *s > confirmed);
+                    publish
+                }
+                BulkAction::Mqtt(Action::Advance(secs)) => {
+                    now += Duration::from_secs(secs);
+                    let published = o.tick(now);
+                    // A publish past its resend timeout is given up (and may go either way again).
+                    sent.retain(|seq| matches!(o.stage(*seq), Some(Stage::Sent { .. })));
+                    published
+                }
+                BulkAction::Batch => {
+                    let had_batch = !batch.is_empty();
+                    if let Some(b) = o.next_bulk_batch(now) {
+                        prop_assert!(!had_batch, "a second batch while one is out");
+                        prop_assert!(b.len() <= batch_size);
+                        let mut sorted = b.clone();
+                        sorted.sort();
+                        prop_assert_eq!(&sorted, &b, "batches go oldest first");
+                        for seq in &b {
+                            prop_assert!(stored.contains(seq), "batched {} which is not stored", seq);
+                            prop_assert!(!sent.contains(seq), "{} is in the MQTT window", seq);
+                        }
+                        batch.extend(b);
+                    }
+                    vec![]
+                }
+                BulkAction::Fail(secs) => {
+                    batch.clear();
+                    o.bulk_failed(now, Duration::from_secs(secs))
+                }
+                BulkAction::Disable => { batch.clear(); o.bulk_disabled(now) }
+            };
+            for seq in &published {
+                prop_assert!(stored.contains(seq), "published {} which is not stored", seq);
+                prop_assert!(!batch.contains(seq), "published {} which is in the HTTP batch", seq);
+            }
+            sent.extend(published);
+            prop_assert_eq!(o.depth(), stored.len() as u64, "every stored event is kept");
+            prop_assert!(o.in_flight() <= window);
+            for seq in &batch {
+                prop_assert_eq!(o.stage(*seq), Some(Stage::Bulk));
+            }
+        }
+        // Liveness: the batch out is put back, every later batch is committed, and MQTT takes the
+        // rest with every publish acknowledged: no event is left waiting in the queue.
+        let confirmed_now = o.confirmed_seq();
+        o.bulk_answered(confirmed_now, now);
+        let mut frontier: Vec<u64> = o.link_up(now);
+        for _ in 0..4 * next_seq + 4 {
+            if let Some(seq) = frontier.pop() {
+                frontier.extend(o.pub_acked(seq, now));
+                continue;
+            }
+            let Some(b) = o.next_bulk_batch(now) else { break };
+            frontier.extend(o.bulk_answered(*b.last().unwrap(), now).1);
+        }
+        for seq in 1..next_seq {
+            prop_assert!(
+                !matches!(o.stage(seq), Some(Stage::Queued | Stage::Bulk)),
+                "{} is stranded: {:?}", seq, o.stage(seq)
+            );
+        }
+    }
+}
