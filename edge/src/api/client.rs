@@ -18,6 +18,8 @@ pub enum BulkOutcome {
     Answered(IngestReport),
     /// 401: the token is wrong (a configuration error; the edge falls back to MQTT).
     Unauthorized,
+    /// 413: the batch is above the cloud's limits (10,000 items, 4 MiB decoded).
+    TooLarge,
     /// Anything else: retried later. `reachable` is true when the API answered at all.
     Failed { reachable: bool, reason: String },
 }
@@ -95,6 +97,7 @@ impl ApiClient {
                 },
             },
             (401, _) => BulkOutcome::Unauthorized,
+            (413, _) => BulkOutcome::TooLarge,
             (status, text) => BulkOutcome::Failed {
                 reachable: true,
                 reason: format!(

@@ -25,6 +25,7 @@
 //! - A batch's answer confirms like a `DeviceAck`; what it did not confirm is queued again.
 //! - A failed request queues the batch again and waits the given retry delay; while waiting, the
 //!   MQTT window may take old events too, so a dead API never stalls the outbox.
+//! - A batch refused as too large (413) is queued again and later batches are half as big.
 //! - A refused token (401) turns the drain off for good: everything goes over MQTT.
 //! - The drain ends when every event up to the mark is confirmed.
 
@@ -282,6 +283,19 @@ impl OutboxState {
             bulk.retry_at = Some(now + retry_after);
         }
         self.next_publishes(now)
+    }
+
+    /// The API refused the batch as too large (413): it is queued again and later batches are half
+    /// as big. Returns the new batch size, or `None` when a single event was refused (then it is
+    /// handled as a failed request).
+    pub fn bulk_too_large(&mut self) -> Option<usize> {
+        self.requeue_batch();
+        let bulk = self.bulk.as_mut()?;
+        if bulk.policy.batch <= 1 {
+            return None;
+        }
+        bulk.policy.batch /= 2;
+        Some(bulk.policy.batch)
     }
 
     /// The API refused the token (401): no more drains, everything goes over MQTT.

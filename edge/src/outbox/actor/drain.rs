@@ -1,6 +1,7 @@
 //! The outbox actor's bulk drain: asks the core for the next HTTP batch, reads its events, hands it
 //! to the [`BulkWorker`] thread, and applies the answer ([`BulkAnswered`]): `acked_seq` confirms
-//! like a `DeviceAck`, a failure retries after [`Backoff`], a 401 turns the drain off (MQTT only).
+//! like a `DeviceAck`, a failure retries after [`Backoff`], a 413 halves the batch, a 401 turns
+//! the drain off (MQTT only).
 //! Whether the API answered is shown as the `api` component in `/readyz` (not required), and each
 //! change is logged once.
 
@@ -126,7 +127,7 @@ impl OutboxActor {
         let Some(drain) = &mut self.drain else { return };
         drain.request_out = false;
         let reachable = match &msg.outcome {
-            BulkOutcome::Answered(_) | BulkOutcome::Unauthorized => true,
+            BulkOutcome::Answered(_) | BulkOutcome::Unauthorized | BulkOutcome::TooLarge => true,
             BulkOutcome::Failed { reachable, .. } => *reachable,
         };
         if let Some(reachable) = drain.reachability.observe(reachable) {
@@ -197,6 +198,21 @@ impl OutboxActor {
                 let seqs = self.core.bulk_disabled(now);
                 self.publish(seqs);
             }
+            BulkOutcome::TooLarge => match self.core.bulk_too_large() {
+                Some(batch) => {
+                    tracing::warn!(bulk_batch = batch,
+                        "the cloud refused a bulk batch as too large (413); sending smaller batches");
+                }
+                None => {
+                    let delay = drain.backoff.next_delay();
+                    tracing::error!(
+                        retry_in_ms = delay.as_millis() as u64,
+                        "the cloud refused a single event as too large (413); retrying later"
+                    );
+                    let seqs = self.core.bulk_failed(now, delay);
+                    self.publish(seqs);
+                }
+            },
             BulkOutcome::Failed { reason, .. } => {
                 let delay = drain.backoff.next_delay();
                 if drain.backoff.attempts() == 1 {

@@ -354,6 +354,22 @@ fn a_failed_request_puts_the_batch_back_and_waits_the_retry_delay() {
 }
 
 #[test]
+fn a_batch_refused_as_too_large_is_sent_again_in_halves() {
+    let mut o = draining(4, 10, 8, 20);
+    assert_eq!(o.next_bulk_batch(S).unwrap().len(), 8);
+    assert_eq!(o.bulk_too_large(), Some(4));
+    assert_eq!(o.next_bulk_batch(S), Some(vec![1, 2, 3, 4]));
+}
+
+#[test]
+fn a_single_event_refused_as_too_large_is_handled_as_a_failure() {
+    let mut o = draining(4, 10, 1, 20);
+    o.next_bulk_batch(S);
+    assert_eq!(o.bulk_too_large(), None);
+    assert_eq!(o.stage(1), Some(Stage::Queued));
+}
+
+#[test]
 fn a_refused_token_turns_the_drain_off_and_everything_goes_over_mqtt() {
     let mut o = draining(4, 10, 5, 20);
     o.link_up(S);
