@@ -78,6 +78,12 @@ impl OutboxActor {
     /// Sends the next HTTP batch when the core has one and no request is out.
     pub(super) fn drain(&mut self) {
         let Some(drain) = &mut self.drain else { return };
+        let now = self.clock.monotonic();
+        let batch = if drain.request_out || drain.disabled {
+            None
+        } else {
+            self.core.next_bulk_batch(now)
+        };
         let draining = self.core.is_draining();
         if draining != drain.draining {
             drain.draining = draining;
@@ -90,13 +96,7 @@ impl OutboxActor {
                 tracing::info!(queue_depth = self.core.depth(), "bulk drain finished");
             }
         }
-        if drain.request_out || drain.disabled {
-            return;
-        }
-        let now = self.clock.monotonic();
-        let Some(batch) = self.core.next_bulk_batch(now) else {
-            return;
-        };
+        let Some(batch) = batch else { return };
         let mut seqs = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for seq in batch {
