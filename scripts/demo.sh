@@ -39,6 +39,12 @@ for _ in $(seq 100); do
 done
 
 for n in 1 2; do
+  # Each Pi's API token (for the bulk drain of a large backlog), made once and kept with the demo data.
+  token_file="$DEMO_DIR/pi-$n.token"
+  if [ ! -s "$token_file" ]; then
+    (umask 077; "$BIN/vigie-cloud" device add "pi-$n" >"$token_file")
+  fi
+  VIGIE_EDGE_TOKEN="$(cat "$token_file")" \
   VIGIE_EDGE_DEVICE_ID="pi-$n" \
   VIGIE_EDGE_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" \
   VIGIE_EDGE_API_URL="http://127.0.0.1:$API_PORT" \
