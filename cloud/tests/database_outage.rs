@@ -21,20 +21,6 @@ const DURING: usize = 100;
 /// the database.
 const OUTAGE_WATCH: Duration = Duration::from_secs(5);
 
-/// A counter from `GET /metrics`.
-fn metric(cloud: &Cloud, name: &str) -> u64 {
-    let mut resp = agent()
-        .get(&format!("{}/metrics", cloud.base))
-        .call()
-        .unwrap();
-    let text = resp.body_mut().read_to_string().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 /// The edge's outbox depth (its `/readyz` body, whatever the status).
 fn outbox_depth(agent: &ureq::Agent, edge: &Edge) -> u64 {
     let (_, body) = get_json(agent, &format!("{}/readyz", edge.base), None);

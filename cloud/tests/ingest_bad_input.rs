@@ -10,19 +10,6 @@ use rumqttc::{Client, MqttOptions, QoS};
 use serde_json::json;
 use support::*;
 
-fn metric(cloud: &Cloud, name: &str) -> u64 {
-    let mut resp = agent()
-        .get(&format!("{}/metrics", cloud.base))
-        .call()
-        .unwrap();
-    let text = resp.body_mut().read_to_string().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn invalid_messages_are_counted_and_the_stream_goes_on() {
     let dir = tempfile::tempdir().unwrap();

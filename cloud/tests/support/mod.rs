@@ -437,6 +437,20 @@ pub fn post_json(
     )
 }
 
+/// A counter from `GET /metrics`.
+pub fn metric(cloud: &Cloud, name: &str) -> u64 {
+    let mut resp = agent()
+        .get(&format!("{}/metrics", cloud.base))
+        .call()
+        .unwrap();
+    let text = resp.body_mut().read_to_string().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 /// A running `vigie-cloud serve` with its settings.
 pub struct Cloud {
     pub proc: Proc,
