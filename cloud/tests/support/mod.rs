@@ -84,6 +84,20 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Waits until `url` answers 200, failing at once if the process exits.
+    pub fn wait_until_ok(&mut self, url: &str, timeout: Duration) {
+        let agent = agent();
+        let what = format!("{} at {url}", self.name);
+        wait_for(&what, timeout, || {
+            self.assert_running();
+            agent
+                .get(url)
+                .call()
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        });
+    }
+
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("{} exited early: {status}", self.name);
@@ -497,17 +511,8 @@ impl Cloud {
         self.proc.kill9();
         let log = self.dir.join(format!("cloud-{}.log", unique("")));
         self.proc = Proc::spawn("vigie-cloud", self.command(&["serve"]), &log);
-        let agent = agent();
-        let url = format!("{}/readyz", self.base);
-        let proc = &mut self.proc;
-        wait_for("vigie-cloud /readyz", Duration::from_secs(60), || {
-            proc.assert_running();
-            agent
-                .get(&url)
-                .call()
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        });
+        self.proc
+            .wait_until_ok(&format!("{}/readyz", self.base), Duration::from_secs(60));
     }
 
     /// `vigie-cloud user add NAME --role ROLE --password-stdin`.
@@ -604,17 +609,8 @@ impl Edge {
             .dir
             .join(format!("edge-{}-{}.log", self.device, unique("")));
         self.proc = Proc::spawn("vigie-edge", cmd, &log);
-        let agent = agent();
-        let url = format!("{}/healthz", self.base);
-        let proc = &mut self.proc;
-        wait_for("vigie-edge /healthz", Duration::from_secs(30), || {
-            proc.assert_running();
-            agent
-                .get(&url)
-                .call()
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        });
+        self.proc
+            .wait_until_ok(&format!("{}/healthz", self.base), Duration::from_secs(30));
     }
 
     /// `POST /sim/{kind}`: the accepted event's (id, seq).
