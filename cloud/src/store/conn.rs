@@ -89,7 +89,10 @@ pub(crate) fn open_pool(backend: Backend, url: String) -> Result<Pool, StoreErro
     };
     Ok(r2d2::Pool::builder()
         .max_size(max_size)
-        .min_idle(Some(1))
+        // No idle connection kept warm in the background: r2d2 would open it on its worker thread
+        // while a short command (`user add`, `device add`) exits, and libpq crashed (SIGSEGV) in
+        // that race. Connections are made on demand and then reused.
+        .min_idle(Some(0))
         // No `SELECT 1` before every checkout: it costs a round trip on every commit, and a broken
         // connection fails its statement, is discarded by the pool and retried by the caller.
         .test_on_check_out(false)
