@@ -156,7 +156,19 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
 }
 
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    sled::Config::new().path(dir).open().map_err(|source| {
+    // A sled handle dropped a moment ago in this process may still hold the file lock while its
+    // background threads wind down (a reopen in place): retry "could not acquire lock" briefly.
+    let mut attempt = 0;
+    let opened = loop {
+        match sled::Config::new().path(dir).open() {
+            Err(e) if attempt < 40 && e.to_string().contains("could not acquire lock") => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other,
+        }
+    };
+    opened.map_err(|source| {
         StoreError::Open {
             path: dir.to_owned(),
             source,
