@@ -11,6 +11,7 @@
 //!   contiguous committed `seq` — the edge's signal to delete from its outbox.
 
 mod batcher;
+pub mod fault;
 mod inbound;
 mod metrics;
 mod pump;
@@ -160,6 +161,7 @@ impl Ingest {
     ) {
         match result {
             Ok(done) => {
+                fault::after_commit();
                 self.retry.reset();
                 IngestMetrics::add(&self.metrics.commits, 1);
                 IngestMetrics::add(&self.metrics.inserted, done.inserted);
