@@ -139,6 +139,10 @@ mod tests {
             uptime_s: 0,
             clock_synced: true,
             acked_seq: 0,
+            missing_events: 0,
+            lost_events: 0,
+            api_reachable: None,
+            clock_offset_ms: None,
         })
     }
 

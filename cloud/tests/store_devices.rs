@@ -18,6 +18,9 @@ fn status(device_id: &str, state: DeviceState, queue_depth: u64) -> DeviceStatus
         uptime_s: 42,
         at: None,
         clock_synced: true,
+        api_reachable: Some(true),
+        clock_offset_ms: Some(-1500),
+        dropped_events: 0,
     }
 }
 

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DeviceId, DeviceState, EventEnvelope, EventKind, SensorId};
+use crate::{DeviceId, DeviceState, EventEnvelope, EventKind, GapRecord, SensorId};
 
 /// One stored event as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -19,6 +19,11 @@ pub struct EventItem {
     #[serde(with = "crate::time::rfc3339_ms")]
     #[schemars(with = "String")]
     pub occurred_at: DateTime<Utc>,
+    /// When it happened, corrected by the offset the device measured against the cloud (equal to
+    /// `occurred_at` when none was measured). Listings are ordered by it.
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub corrected_at: DateTime<Utc>,
     /// When the cloud stored it.
     #[serde(with = "crate::time::rfc3339_ms")]
     #[schemars(with = "String")]
@@ -36,6 +41,7 @@ impl EventItem {
             sensor: e.sensor.clone(),
             kind: e.kind.clone(),
             occurred_at: e.occurred_at,
+            corrected_at: e.corrected_at(),
             received_at,
             clock_synced: e.clock_synced,
         }
@@ -98,8 +104,22 @@ pub struct DeviceView {
     pub queue_depth: u64,
     pub uptime_s: u64,
     pub clock_synced: bool,
-    /// Highest contiguous committed `seq`.
+    /// Highest contiguous committed `seq` (seqs the device reported dropped count as passed).
     pub acked_seq: u64,
+    /// Seqs above `acked_seq` and below the highest seq seen that the cloud has neither stored nor
+    /// been told were dropped: events still on their way, or lost. 0 when nothing is missing.
+    #[serde(default)]
+    pub missing_events: u64,
+    /// Events the device reported dropped from its outbox (its size or age bound), in all.
+    #[serde(default)]
+    pub lost_events: u64,
+    /// Whether the device reaches the cloud's HTTP API, from its last status (absent: unknown or
+    /// no API configured).
+    #[serde(default)]
+    pub api_reachable: Option<bool>,
+    /// The cloud's time minus the device's, as the device last measured it.
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// A WebSocket frame on `/api/stream`: `{"type": ..., "data": ...}`.
@@ -110,6 +130,16 @@ pub enum StreamFrame {
     Event(EventItem),
     /// A device's status changed.
     DeviceStatus(DeviceView),
+    /// An alert: a device dropped events from its outbox (new or extended record).
+    Gap(GapRecord),
+}
+
+/// `GET /api/time`: the cloud's clock, for a device measuring its offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClockReading {
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub now: DateTime<Utc>,
 }
 
 /// The body of every API error.
@@ -152,6 +182,10 @@ mod tests {
             uptime_s: 9,
             clock_synced: true,
             acked_seq: 2,
+            missing_events: 0,
+            lost_events: 0,
+            api_reachable: Some(true),
+            clock_offset_ms: None,
         });
         let v = serde_json::to_value(&frame).unwrap();
         assert_eq!(v["type"], "device_status");

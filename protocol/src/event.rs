@@ -14,6 +14,9 @@ use crate::{decode_json, DecodeError, DeviceId, SensorId, Topic};
 /// ignored and fields added later carry defaults.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The largest clock correction accepted (100 years): a Pi that booted in 1970 is about 57 years off.
+pub const MAX_CLOCK_OFFSET_MS: u64 = 100 * 366 * 24 * 3600 * 1000;
+
 /// What happened. Unknown kinds (from a newer Pi) are kept as `Unknown` instead of failing the message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventKind {
@@ -104,9 +107,32 @@ pub struct EventEnvelope {
     /// Whether the device's clock was synchronised when the event happened.
     #[serde(default)]
     pub clock_synced: bool,
+    /// The device's boot this event happened in (Linux `boot_id`), with `boot_ms`: together they
+    /// place the event on a clock that no wall-clock step moves, so that an offset measured later in
+    /// the same boot corrects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// Milliseconds since the device booted (`CLOCK_BOOTTIME`) when the event happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_ms: Option<u64>,
+    /// Added when sent, not at detection: the cloud's time minus the device's time for this event,
+    /// from the device's measurement against the cloud in the same boot. The cloud's corrected time
+    /// is `occurred_at + clock_offset_ms`; absent, it is `occurred_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<i64>,
 }
 
 impl EventEnvelope {
+    /// The time the cloud lists the event by: the device's time corrected by the measured offset.
+    pub fn corrected_at(&self) -> DateTime<Utc> {
+        self.clock_offset_ms
+            .and_then(|o| {
+                self.occurred_at
+                    .checked_add_signed(chrono::Duration::milliseconds(o))
+            })
+            .unwrap_or(self.occurred_at)
+    }
+
     /// Decodes and validates an envelope from JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let envelope: EventEnvelope = decode_json("event", bytes)?;
@@ -130,6 +156,22 @@ impl EventEnvelope {
         }
         if self.seq == 0 {
             return Err(field("seq", "must be 1 or more".into()));
+        }
+        if self
+            .boot_id
+            .as_ref()
+            .is_some_and(|b| b.is_empty() || b.len() > 64)
+        {
+            return Err(field("boot_id", "must be 1 to 64 characters".into()));
+        }
+        if self
+            .clock_offset_ms
+            .is_some_and(|o| o.unsigned_abs() > MAX_CLOCK_OFFSET_MS)
+        {
+            return Err(field(
+                "clock_offset_ms",
+                format!("must be within ±{MAX_CLOCK_OFFSET_MS} ms (100 years)"),
+            ));
         }
         if !self.kind.is_known() {
             return Err(field(
@@ -184,7 +226,26 @@ mod tests {
             kind: EventKind::ButtonPressed,
             occurred_at: crate::time::parse("2026-11-27T13:28:25.123Z").unwrap(),
             clock_synced: true,
+            boot_id: None,
+            boot_ms: None,
+            clock_offset_ms: None,
         }
+    }
+
+    #[test]
+    fn the_corrected_time_adds_the_measured_offset() {
+        let mut e = sample();
+        assert_eq!(e.corrected_at(), e.occurred_at);
+        e.clock_offset_ms = Some(86_400_000);
+        assert_eq!(
+            e.corrected_at(),
+            crate::time::parse("2026-11-28T13:28:25.123Z").unwrap()
+        );
+        let back = EventEnvelope::from_json(&e.to_json()).unwrap();
+        assert_eq!(back.clock_offset_ms, Some(86_400_000));
+        e.clock_offset_ms = Some(i64::MAX);
+        let err = EventEnvelope::from_json(&e.to_json()).unwrap_err();
+        assert!(err.to_string().contains("clock_offset_ms"), "{err}");
     }
 
     #[test]

@@ -16,9 +16,9 @@ pub mod status;
 pub mod time;
 pub mod topic;
 
-pub use event::{EventEnvelope, EventKind, SCHEMA_VERSION};
+pub use event::{EventEnvelope, EventKind, MAX_CLOCK_OFFSET_MS, SCHEMA_VERSION};
 pub use ids::{DeviceId, IdError, SensorId};
-pub use status::{DeviceAck, DeviceState, DeviceStatus};
+pub use status::{DeviceAck, DeviceState, DeviceStatus, GapReason, GapRecord};
 pub use topic::{Topic, TopicError, TopicPrefix};
 
 /// An error decoding a message: says which field was wrong and why.

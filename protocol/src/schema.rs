@@ -6,10 +6,10 @@ use schemars::{schema_for, Schema};
 
 use crate::api::DeviceView;
 use crate::api::{
-    ApiError, EventItem, EventPage, IngestReport, LoginRequest, SimulatedEvent, StreamFrame,
-    TokenResponse,
+    ApiError, ClockReading, EventItem, EventPage, IngestReport, LoginRequest, SimulatedEvent,
+    StreamFrame, TokenResponse,
 };
-use crate::{DeviceAck, DeviceStatus, EventEnvelope};
+use crate::{DeviceAck, DeviceStatus, EventEnvelope, GapRecord};
 
 /// `(file stem, schema)` for every wire type.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -26,6 +26,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("stream_frame", schema_for!(StreamFrame)),
         ("api_error", schema_for!(ApiError)),
         ("simulated_event", schema_for!(SimulatedEvent)),
+        ("gap_record", schema_for!(GapRecord)),
+        ("clock_reading", schema_for!(ClockReading)),
     ]
 }
 

@@ -76,6 +76,17 @@ pub struct DeviceStatus {
     /// Whether the device's clock is synchronised.
     #[serde(default)]
     pub clock_synced: bool,
+    /// Whether the device reaches the cloud's HTTP API (absent: no API configured). The broker is
+    /// reachable by definition when a status arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_reachable: Option<bool>,
+    /// The cloud's time minus the device's, as the device last measured it (absent: not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<i64>,
+    /// Events the device dropped from its outbox because of its size or age bound, since it was
+    /// installed (each drop is also reported by a [`GapRecord`]).
+    #[serde(default)]
+    pub dropped_events: u64,
 }
 
 impl DeviceStatus {
@@ -89,6 +100,9 @@ impl DeviceStatus {
             uptime_s: 0,
             at: None,
             clock_synced: false,
+            api_reachable: None,
+            clock_offset_ms: None,
+            dropped_events: 0,
         }
     }
 
@@ -98,6 +112,75 @@ impl DeviceStatus {
 
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a status always serialises")
+    }
+}
+
+/// Why a device dropped events from its outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    /// The outbox held `outbox.max_events`.
+    MaxEvents,
+    /// The events were older than `outbox.max_age`.
+    MaxAge,
+}
+
+impl GapReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::MaxEvents => "max_events",
+            GapReason::MaxAge => "max_age",
+        }
+    }
+}
+
+/// `system/{device}/gap`: the device dropped the unsent events `first_seq..=last_seq` from its
+/// outbox (its size or age bound was reached). Never silent: the cloud stores it, alerts, and lets
+/// the device's `acked_seq` pass over these seqs. A later drop right after it extends the same
+/// record (same `first_seq`, higher `last_seq`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GapRecord {
+    pub schema_version: u32,
+    pub device: DeviceId,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub reason: GapReason,
+    /// When the first and the last dropped events happened, by the device's clock.
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub oldest_at: DateTime<Utc>,
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub newest_at: DateTime<Utc>,
+    /// When the device dropped them (the latest drop), by its clock.
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub dropped_at: DateTime<Utc>,
+}
+
+impl GapRecord {
+    /// How many events the record says were dropped.
+    pub fn count(&self) -> u64 {
+        self.last_seq - self.first_seq + 1
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let gap: GapRecord = decode_json("gap record", bytes)?;
+        if gap.first_seq == 0 || gap.last_seq < gap.first_seq {
+            return Err(DecodeError::Field {
+                what: "gap record",
+                field: "last_seq".into(),
+                reason: format!(
+                    "the range {}..={} is empty or starts at 0",
+                    gap.first_seq, gap.last_seq
+                ),
+            });
+        }
+        Ok(gap)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a gap record always serialises")
     }
 }
 
@@ -147,6 +230,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.state, DeviceState::Unknown("sleeping".into()));
+    }
+
+    #[test]
+    fn a_gap_record_round_trips_and_refuses_an_empty_range() {
+        let at = crate::time::parse("2026-11-27T10:00:00.000Z").unwrap();
+        let gap = GapRecord {
+            schema_version: SCHEMA_VERSION,
+            device: DeviceId::new("pi-1").unwrap(),
+            first_seq: 11,
+            last_seq: 20,
+            reason: GapReason::MaxEvents,
+            oldest_at: at,
+            newest_at: at,
+            dropped_at: at,
+        };
+        assert_eq!(GapRecord::from_json(&gap.to_json()).unwrap(), gap);
+        assert_eq!(gap.count(), 10);
+        let mut bad = serde_json::to_value(&gap).unwrap();
+        bad["last_seq"] = 10.into();
+        let err = GapRecord::from_json(bad.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("last_seq"), "{err}");
     }
 
     #[test]

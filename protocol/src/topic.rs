@@ -2,7 +2,8 @@
 //!
 //! Seed topics (`{device}` is a [`DeviceId`]):
 //! `sensors/{device}/button/pressed`, `sensors/{device}/photo/motion`, `video/{device}/captured`,
-//! `system/{device}/status`, and `system/{device}/ack` (published by the cloud, retained).
+//! `system/{device}/status`, `system/{device}/gap` (events dropped by the outbox's bounds), and
+//! `system/{device}/ack` (published by the cloud, retained).
 //! A [`TopicPrefix`] (e.g. `test-42`) is put in front of every topic so that deployments or test runs
 //! sharing one broker never see each other's messages.
 
@@ -79,6 +80,7 @@ impl TopicPrefix {
             "sensors/+/photo/motion",
             "video/+/captured",
             "system/+/status",
+            "system/+/gap",
         ]
         .iter()
         .map(|f| self.join(f))
@@ -99,6 +101,8 @@ pub enum Topic {
     Status(DeviceId),
     /// `system/{device}/ack` (cloud → device, retained)
     Ack(DeviceId),
+    /// `system/{device}/gap`: events the device dropped from its outbox
+    Gap(DeviceId),
 }
 
 impl Topic {
@@ -126,7 +130,8 @@ impl Topic {
             | Topic::Motion(d)
             | Topic::ClipCaptured(d)
             | Topic::Status(d)
-            | Topic::Ack(d) => d,
+            | Topic::Ack(d)
+            | Topic::Gap(d) => d,
         }
     }
 
@@ -138,6 +143,7 @@ impl Topic {
             Topic::ClipCaptured(d) => format!("video/{d}/captured"),
             Topic::Status(d) => format!("system/{d}/status"),
             Topic::Ack(d) => format!("system/{d}/ack"),
+            Topic::Gap(d) => format!("system/{d}/gap"),
         };
         prefix.join(&rest)
     }
@@ -164,6 +170,7 @@ impl Topic {
             ("video", ["captured"]) => Topic::ClipCaptured,
             ("system", ["status"]) => Topic::Status,
             ("system", ["ack"]) => Topic::Ack,
+            ("system", ["gap"]) => Topic::Gap,
             _ => return Err(unknown()),
         };
         let device = DeviceId::new(device).map_err(|source| TopicError::BadDevice {
@@ -199,6 +206,11 @@ mod tests {
         );
         assert_eq!(Topic::Status(pi1()).render(&none), "system/pi-1/status");
         assert_eq!(Topic::Ack(pi1()).render(&none), "system/pi-1/ack");
+        assert_eq!(Topic::Gap(pi1()).render(&none), "system/pi-1/gap");
+        assert_eq!(
+            Topic::parse(&none, "system/pi-1/gap").unwrap(),
+            Topic::Gap(pi1())
+        );
     }
 
     #[test]

@@ -19,9 +19,10 @@ fn envelope() -> impl Strategy<Value = EventEnvelope> {
         0i64..4_102_444_800_000,
         any::<bool>(),
         any::<bool>(),
+        proptest::option::of(-1_000_000_000_000i64..1_000_000_000_000),
     )
         .prop_map(
-            |(device, sensor, seq, id, ms, motion, synced)| EventEnvelope {
+            |(device, sensor, seq, id, ms, motion, synced, offset)| EventEnvelope {
                 schema_version: SCHEMA_VERSION,
                 id: uuid::Uuid::from_u128(id),
                 device: DeviceId::new(device).unwrap(),
@@ -34,6 +35,9 @@ fn envelope() -> impl Strategy<Value = EventEnvelope> {
                 },
                 occurred_at: time::from_epoch_ms(ms),
                 clock_synced: synced,
+                boot_id: offset.map(|_| "3f1c2a9e-boot".to_owned()),
+                boot_ms: offset.map(|o| o.unsigned_abs() / 7),
+                clock_offset_ms: offset,
             },
         )
 }

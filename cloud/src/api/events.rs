@@ -112,6 +112,16 @@ pub async fn devices(
     Ok(HttpResponse::Ok().json(devices))
 }
 
+/// `GET /api/time`: the cloud's clock, for a device (or a console) measuring its offset. Any
+/// authenticated caller.
+pub async fn time(_caller: Caller) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(protocol::api::ClockReading {
+            now: chrono::Utc::now(),
+        })
+}
+
 /// Reads the (possibly gzip-compressed) body, refusing more than `limit` bytes after decompression.
 async fn read_body(
     req: &HttpRequest,

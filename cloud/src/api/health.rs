@@ -32,8 +32,41 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     response.json(readiness)
 }
 
+/// The ingest counters, then per-device gauges of missing and dropped events (read from the store;
+/// left out when the database does not answer).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut body = state.metrics.render();
+    let store = state.store.clone();
+    if let Ok(Ok(devices)) = web::block(move || store.list_devices()).await {
+        render_device_gauges(&mut body, &devices);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(body)
+}
+
+fn render_device_gauges(out: &mut String, devices: &[protocol::api::DeviceView]) {
+    use std::fmt::Write;
+    for (name, help, value) in [
+        (
+            "vigie_device_missing_events",
+            "seqs above acked_seq neither stored nor reported dropped (on their way, or lost)",
+            (|d: &protocol::api::DeviceView| d.missing_events) as fn(&_) -> u64,
+        ),
+        (
+            "vigie_device_lost_events",
+            "events the device reported dropped from its outbox",
+            |d| d.lost_events,
+        ),
+        (
+            "vigie_device_acked_seq",
+            "highest contiguous committed seq",
+            |d| d.acked_seq,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for d in devices {
+            let _ = writeln!(out, "{name}{{device=\"{}\"}} {}", d.id, value(d));
+        }
+    }
 }

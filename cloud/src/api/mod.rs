@@ -61,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))
                 .route("/devices", web::get().to(events::devices))
+                .route("/time", web::get().to(events::time))
                 .route("/stream", web::get().to(stream::stream))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiFailure::NotFound(

@@ -1,6 +1,6 @@
 //! Classifying one MQTT message: the pure step between a raw publish and the batcher.
 
-use protocol::{DecodeError, DeviceStatus, EventEnvelope, Topic, TopicPrefix};
+use protocol::{DecodeError, DeviceStatus, EventEnvelope, GapRecord, Topic, TopicPrefix};
 
 /// What an inbound message is, after validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +9,8 @@ pub enum Inbound {
     Event(EventEnvelope),
     /// A device heartbeat or last will.
     Status(DeviceStatus),
+    /// Events a device dropped from its outbox.
+    Gap(GapRecord),
     /// A valid message on a topic the ingest does not store yet (clip metadata arrives with the
     /// video work); acked and counted.
     Ignored(&'static str),
@@ -44,6 +46,14 @@ pub fn classify(prefix: &TopicPrefix, topic: &str, payload: &[u8]) -> Inbound {
             ),
             Err(e) => Inbound::Invalid(format!("on {topic}: {e}")),
         },
+        Topic::Gap(ref device) => match GapRecord::from_json(payload) {
+            Ok(g) if &g.device == device => Inbound::Gap(g),
+            Ok(g) => Inbound::Invalid(format!(
+                "on {topic}: gap record of device {} does not match topic device {device}",
+                g.device
+            )),
+            Err(e) => Inbound::Invalid(format!("on {topic}: {e}")),
+        },
         Topic::ClipCaptured(_) => Inbound::Ignored("clip metadata"),
         Topic::Ack(_) => Inbound::Ignored("ack (published by the cloud)"),
     }
@@ -64,6 +74,9 @@ mod tests {
             kind,
             occurred_at: protocol::time::to_millis(chrono::Utc::now()),
             clock_synced: true,
+            boot_id: None,
+            boot_ms: None,
+            clock_offset_ms: None,
         }
     }
 

@@ -14,6 +14,10 @@ pub struct IngestMetrics {
     pub statuses: AtomicU64,
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
+    /// Gap records received (new, extended or repeated).
+    pub gap_records: AtomicU64,
+    /// Events devices reported dropped from their outboxes (counted once per seq).
+    pub dropped_by_devices: AtomicU64,
     pub ws_sessions_dropped: AtomicU64,
 }
 
@@ -69,6 +73,16 @@ impl IngestMetrics {
                 "vigie_ingest_commit_failures_total",
                 "failed database commits",
                 &self.commit_failures,
+            ),
+            (
+                "vigie_ingest_gap_records_total",
+                "gap records received from devices",
+                &self.gap_records,
+            ),
+            (
+                "vigie_device_events_dropped_total",
+                "events devices reported dropped from their outbox (size or age bound)",
+                &self.dropped_by_devices,
             ),
             (
                 "vigie_ws_sessions_dropped_total",

@@ -24,7 +24,7 @@ use ::actors::{guard, Backoff, ComponentState, HealthRegistry, RestartPolicy, Sh
 use actix::prelude::*;
 use chrono::Utc;
 use protocol::api::{DeviceView, StreamFrame};
-use protocol::{DeviceAck, DeviceId, DeviceStatus, EventEnvelope, Topic, TopicPrefix};
+use protocol::{DeviceAck, DeviceId, DeviceStatus, EventEnvelope, GapRecord, Topic, TopicPrefix};
 use rumqttc::{AsyncClient, MqttOptions, Publish, QoS};
 use tokio::sync::mpsc;
 
@@ -53,6 +53,8 @@ struct Committed {
     inserted: u64,
     duplicates: u64,
     statuses: u64,
+    gaps: u64,
+    dropped_by_devices: u64,
 }
 
 /// Work for the acker task, done strictly in order.
@@ -139,14 +141,17 @@ impl Ingest {
         let store = self.store.clone();
         let mut events: Vec<EventEnvelope> = Vec::new();
         let mut statuses: Vec<DeviceStatus> = Vec::new();
+        let mut gaps: Vec<GapRecord> = Vec::new();
         for p in &batch {
             match &p.inbound {
                 Inbound::Event(e) => events.push(e.clone()),
                 Inbound::Status(s) => statuses.push(s.clone()),
+                Inbound::Gap(g) => gaps.push(g.clone()),
                 Inbound::Ignored(_) | Inbound::Invalid(_) => {}
             }
         }
-        let work = actix_web::rt::task::spawn_blocking(move || commit(&store, &events, &statuses));
+        let work =
+            actix_web::rt::task::spawn_blocking(move || commit(&store, &events, &statuses, &gaps));
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             let result = result.unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())));
             act.on_commit(batch, result, ctx)
@@ -167,6 +172,8 @@ impl Ingest {
                 IngestMetrics::add(&self.metrics.inserted, done.inserted);
                 IngestMetrics::add(&self.metrics.duplicates, done.duplicates);
                 IngestMetrics::add(&self.metrics.statuses, done.statuses);
+                IngestMetrics::add(&self.metrics.gap_records, done.gaps);
+                IngestMetrics::add(&self.metrics.dropped_by_devices, done.dropped_by_devices);
                 self.health.set(COMPONENT, ComponentState::Ready);
                 let _ = self.acks.send(AckJob::Deliveries(
                     batch.into_iter().map(|p| p.publish).collect(),
@@ -221,11 +228,12 @@ impl Ingest {
     }
 }
 
-/// The blocking commit: events, then statuses, each through the store.
+/// The blocking commit: events, then gap records, then statuses, each through the store.
 fn commit(
     store: &Store,
     events: &[EventEnvelope],
     statuses: &[DeviceStatus],
+    gaps: &[GapRecord],
 ) -> Result<Committed, StoreError> {
     let now = Utc::now();
     let mut done = Committed {
@@ -235,6 +243,8 @@ fn commit(
         inserted: 0,
         duplicates: 0,
         statuses: 0,
+        gaps: 0,
+        dropped_by_devices: 0,
     };
     if !events.is_empty() {
         let outcome = store.insert_events(events, now)?;
@@ -246,6 +256,23 @@ fn commit(
             .into_iter()
             .map(StreamFrame::Event)
             .collect();
+    }
+    for gap in gaps {
+        let outcome = store.record_gap(gap, now)?;
+        done.gaps += 1;
+        done.acked.insert(gap.device.clone(), outcome.acked_seq);
+        if outcome.newly_dropped > 0 {
+            done.dropped_by_devices += outcome.newly_dropped;
+            tracing::warn!(
+                device_id = %gap.device,
+                first_seq = gap.first_seq,
+                last_seq = gap.last_seq,
+                newly_dropped = outcome.newly_dropped,
+                reason = gap.reason.as_str(),
+                "device dropped events from its outbox (gap record)"
+            );
+            done.events.push(StreamFrame::Gap(gap.clone()));
+        }
     }
     for status in statuses {
         let (view, changed): (DeviceView, bool) = store.record_status(status, now)?;
@@ -331,7 +358,7 @@ impl Handler<Received> for Ingest {
                         let _ = act.acks.send(AckJob::Deliveries(vec![publish]));
                         return;
                     }
-                    Inbound::Event(_) | Inbound::Status(_) => {}
+                    Inbound::Event(_) | Inbound::Status(_) | Inbound::Gap(_) => {}
                 }
                 if let Some(batch) = act.batcher.push(Pending { publish, inbound }) {
                     act.start_commit(batch, ctx);

@@ -1,7 +1,8 @@
 //! The opaque cursor of the event listing: the position of the last item of a page in the listing
-//! order (`occurred_at` descending, then `id` descending).
+//! order (`corrected_at` descending, then `id` descending).
 //!
-//! On the wire it is base64url of `v1.<occurred_at ms>.<id>`; clients must pass it back unchanged.
+//! On the wire it is base64url of `v2.<corrected_at ms>.<id>` (v1 cursors, keyed
+//! by `occurred_at`, are refused as of an unknown version); clients must pass it back unchanged.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,14 +10,14 @@ use uuid::Uuid;
 
 use super::StoreError;
 
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
 /// A cursor is short; anything much longer is not one of ours and is not decoded.
 const MAX_LEN: usize = 128;
 
 /// Where the previous page ended: the next page holds the items strictly after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Cursor {
-    pub occurred_at_ms: i64,
+    pub corrected_at_ms: i64,
     pub id: Uuid,
 }
 
@@ -24,7 +25,7 @@ impl Cursor {
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(format!(
             "{VERSION}.{}.{}",
-            self.occurred_at_ms,
+            self.corrected_at_ms,
             self.id.as_hyphenated()
         ))
     }
@@ -50,11 +51,14 @@ impl Cursor {
         if version != VERSION {
             return Err(invalid("it is of an unknown version"));
         }
-        let occurred_at_ms = ms
+        let corrected_at_ms = ms
             .parse()
             .map_err(|_| invalid("its time is not a number"))?;
         let id = Uuid::try_parse(id).map_err(|_| invalid("its id is not a UUID"))?;
-        Ok(Cursor { occurred_at_ms, id })
+        Ok(Cursor {
+            corrected_at_ms,
+            id,
+        })
     }
 }
 
@@ -65,7 +69,7 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_through_its_opaque_form() {
         let c = Cursor {
-            occurred_at_ms: 1_795_000_000_123,
+            corrected_at_ms: 1_795_000_000_123,
             id: Uuid::now_v7(),
         };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);

@@ -13,7 +13,7 @@ use protocol::{DeviceId, DeviceState, DeviceStatus};
 
 use super::conn::Db;
 use super::error::corrupt;
-use super::schema::devices;
+use super::schema::{devices, events};
 use super::{clamp_i64, ms, on_concrete, to_u64, StoreError};
 
 /// The state of a device no status has been received from.
@@ -29,11 +29,35 @@ struct DeviceRow {
     uptime_s: i64,
     clock_synced: bool,
     acked_seq: i64,
+    max_seq: i64,
+    api_reachable: Option<bool>,
+    clock_offset_ms: Option<i64>,
 }
 
 impl DeviceRow {
-    fn into_view(self) -> Result<DeviceView, StoreError> {
+    /// The view, with what is missing and lost counted from the device's stored seqs above its
+    /// acked_seq and its gap records (`gaps`: ascending `(first_seq, last_seq)`).
+    fn into_view(self, conn: &mut Db, gaps: &[(i64, i64)]) -> Result<DeviceView, StoreError> {
+        let acked = self.acked_seq;
+        let mut missing = 0;
+        if self.max_seq > acked {
+            let stored_above: i64 = events::table
+                .filter(events::device.eq(&self.id))
+                .filter(events::seq.gt(acked))
+                .count()
+                .get_result(conn)?;
+            let dropped_above: i64 = gaps
+                .iter()
+                .map(|&(first, last)| (last - first.max(acked + 1) + 1).max(0))
+                .sum();
+            missing = (self.max_seq - acked - stored_above - dropped_above).max(0);
+        }
+        let lost: i64 = gaps.iter().map(|&(first, last)| last - first + 1).sum();
         Ok(DeviceView {
+            missing_events: to_u64("missing events", missing)?,
+            lost_events: to_u64("lost events", lost)?,
+            api_reachable: self.api_reachable,
+            clock_offset_ms: self.clock_offset_ms,
             id: DeviceId::new(self.id).map_err(|e| corrupt("device id", e))?,
             state: parse_state(&self.state),
             last_seen: self.last_seen.map(protocol::time::from_epoch_ms),
@@ -147,24 +171,31 @@ pub(super) fn record_status(
                 devices::queue_depth.eq(clamp_i64(status.queue_depth)),
                 devices::uptime_s.eq(clamp_i64(status.uptime_s)),
                 devices::clock_synced.eq(status.clock_synced),
+                devices::api_reachable.eq(status.api_reachable),
+                devices::clock_offset_ms.eq(status.clock_offset_ms),
             ))
             .execute(conn)?;
+        let gaps = super::gaps::ranges(conn)?.remove(id).unwrap_or_default();
         let view = devices::table
             .find(id)
             .select(DeviceRow::as_select())
             .first(conn)?
-            .into_view()?;
+            .into_view(conn, &gaps)?;
         Ok((view, before != new_state))
     })
 }
 
 pub(super) fn list(conn: &mut Db) -> Result<Vec<DeviceView>, StoreError> {
-    devices::table
+    let mut gaps = super::gaps::ranges(conn)?;
+    let rows: Vec<DeviceRow> = devices::table
         .select(DeviceRow::as_select())
         .order(devices::id.asc())
-        .load(conn)?
-        .into_iter()
-        .map(DeviceRow::into_view)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let ranges = gaps.remove(&row.id).unwrap_or_default();
+            row.into_view(conn, &ranges)
+        })
         .collect()
 }
 

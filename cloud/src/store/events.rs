@@ -46,6 +46,7 @@ struct NewEvent<'a> {
     clock_synced: bool,
     received_at: i64,
     schema_version: i64,
+    corrected_at: i64,
 }
 
 impl<'a> NewEvent<'a> {
@@ -68,6 +69,7 @@ impl<'a> NewEvent<'a> {
             clock_synced: e.clock_synced,
             received_at: received_ms,
             schema_version: i64::from(e.schema_version),
+            corrected_at: ms(e.corrected_at()),
         })
     }
 }
@@ -136,6 +138,7 @@ pub(super) fn insert(
         .map(|(e, row)| {
             let mut item = EventItem::from_envelope(e, protocol::time::from_epoch_ms(received_ms));
             item.occurred_at = protocol::time::from_epoch_ms(row.occurred_at);
+            item.corrected_at = protocol::time::from_epoch_ms(row.corrected_at);
             item
         })
         .collect();
@@ -198,7 +201,7 @@ fn insert_pg<'r>(
     let out: PgOutcome = diesel::sql_query(
         "SELECT stored, acked_devices, acked_seqs FROM vigie_insert_events(\
            $1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-           $6::int8[], $7::bool[], $8::int8, $9::int8[])",
+           $6::int8[], $7::bool[], $8::int8, $9::int8[], $10::int8[])",
     )
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.device).collect::<Vec<_>>())
@@ -209,6 +212,7 @@ fn insert_pg<'r>(
     .bind::<Array<Bool>, _>(rows.iter().map(|r| r.clock_synced).collect::<Vec<_>>())
     .bind::<BigInt, _>(received_ms)
     .bind::<Array<BigInt>, _>(column(|r| r.schema_version))
+    .bind::<Array<BigInt>, _>(column(|r| r.corrected_at))
     .get_result(pg)?;
     if out.acked_devices.len() != out.acked_seqs.len() {
         return Err(StoreError::Internal(
@@ -225,8 +229,9 @@ fn insert_pg<'r>(
     Ok((out.stored.into_iter().collect(), acked))
 }
 
-/// Follows the stored seqs of `device` up from `acked` while they have no gap.
-fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, StoreError> {
+/// Follows the stored seqs of `device` up from `acked` while they have no gap, passing over the
+/// seqs of the device's gap records (events it reported dropped).
+pub(super) fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, StoreError> {
     loop {
         let page: Vec<i64> = events::table
             .filter(events::device.eq(device))
@@ -236,15 +241,20 @@ fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, StoreError> 
             .limit(WALK_PAGE)
             .load(conn)?;
         let full = page.len() == WALK_PAGE as usize;
+        let mut hole = false;
         for seq in page {
             if seq == acked + 1 {
                 acked = seq;
             } else if seq > acked {
-                return Ok(acked);
+                hole = true;
+                break;
             }
         }
-        if !full {
-            return Ok(acked);
+        if hole || !full {
+            match super::gaps::covering(conn, device, acked + 1)? {
+                Some(last) => acked = last,
+                None => return Ok(acked),
+            }
         }
     }
 }

@@ -1,8 +1,12 @@
 //! Listing events: newest first, filtered, keyset-paginated with an opaque cursor.
 //!
-//! Performance contract: `occurred_at` is indexed (also per device), and a page continues from the
-//! cursor with `occurred_at <= t AND (occurred_at < t OR id < last_id)`, a range the index answers
-//! directly, with the few ties on `occurred_at` ordered by id afterwards (PostgreSQL: an incremental
+//! The listing key is `corrected_at` (the device's time corrected by the offset it measured against
+//! the cloud; `occurred_at` when none was measured): filters, order and cursors all use it, so a Pi
+//! that booted with a wrong clock lists its events where they really happened.
+//!
+//! Performance contract: `corrected_at` is indexed (also per device), and a page continues from the
+//! cursor with `corrected_at <= t AND (corrected_at < t OR id < last_id)`, a range the index answers
+//! directly, with the few ties on `corrected_at` ordered by id afterwards (PostgreSQL: an incremental
 //! sort). Every page costs about the same, however deep.
 
 use chrono::{DateTime, Utc};
@@ -25,9 +29,9 @@ pub const MAX_PAGE: u32 = 1000;
 pub struct EventFilter {
     pub device: Option<DeviceId>,
     pub kind: Option<EventKind>,
-    /// Inclusive: events that occurred at or after this time.
+    /// Inclusive: events that occurred at or after this time (corrected time).
     pub since: Option<DateTime<Utc>>,
-    /// Exclusive: events that occurred before this time.
+    /// Exclusive: events that occurred before this time (corrected time).
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -42,6 +46,7 @@ struct EventRow {
     occurred_at: i64,
     clock_synced: bool,
     received_at: i64,
+    corrected_at: i64,
 }
 
 impl EventRow {
@@ -53,6 +58,7 @@ impl EventRow {
             sensor: SensorId::new(self.sensor).map_err(|e| corrupt("event sensor", e))?,
             kind: EventKind::parse(&self.kind),
             occurred_at: protocol::time::from_epoch_ms(self.occurred_at),
+            corrected_at: protocol::time::from_epoch_ms(self.corrected_at),
             received_at: protocol::time::from_epoch_ms(self.received_at),
             clock_synced: self.clock_synced,
         })
@@ -80,24 +86,24 @@ pub(super) fn page(
         query = query.filter(events::kind.eq(kind.as_str().to_owned()));
     }
     if let Some(since) = filter.since {
-        query = query.filter(events::occurred_at.ge(ms(since)));
+        query = query.filter(events::corrected_at.ge(ms(since)));
     }
     if let Some(until) = filter.until {
-        query = query.filter(events::occurred_at.lt(ms(until)));
+        query = query.filter(events::corrected_at.lt(ms(until)));
     }
     if let Some(after) = &after {
         let last_id = after.id.as_hyphenated().to_string();
         query = query
-            .filter(events::occurred_at.le(after.occurred_at_ms))
+            .filter(events::corrected_at.le(after.corrected_at_ms))
             .filter(
-                events::occurred_at
-                    .lt(after.occurred_at_ms)
+                events::corrected_at
+                    .lt(after.corrected_at_ms)
                     .or(events::id.lt(last_id)),
             );
     }
     // One more row than asked says whether there is a next page.
     let mut rows: Vec<EventRow> = query
-        .order((events::occurred_at.desc(), events::id.desc()))
+        .order((events::corrected_at.desc(), events::id.desc()))
         .limit(i64::from(limit) + 1)
         .load(conn)?;
     let more = rows.len() > limit as usize;
@@ -109,7 +115,7 @@ pub(super) fn page(
     let next_cursor = match items.last() {
         Some(last) if more => Some(
             Cursor {
-                occurred_at_ms: ms(last.occurred_at),
+                corrected_at_ms: ms(last.corrected_at),
                 id: last.id,
             }
             .encode(),

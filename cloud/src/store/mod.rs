@@ -18,6 +18,7 @@ mod cursor;
 mod devices;
 mod error;
 mod events;
+mod gaps;
 mod list;
 mod schema;
 mod users;
@@ -28,11 +29,12 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use diesel::r2d2::{PooledConnection, R2D2Connection};
 use protocol::api::{DeviceView, EventItem, EventPage};
-use protocol::{DeviceId, DeviceStatus, EventEnvelope};
+use protocol::{DeviceId, DeviceStatus, EventEnvelope, GapRecord};
 
 pub use crate::auth::Role;
 pub use error::StoreError;
 pub use events::INSERT_CHUNK;
+pub use gaps::GapOutcome;
 pub use list::{EventFilter, MAX_PAGE};
 pub use users::UserRecord;
 
@@ -143,7 +145,17 @@ impl Store {
         events::insert(&mut *self.conn()?, events, received_at)
     }
 
-    /// One page of events, newest first (`occurred_at` then `id`, both descending).
+    /// Records a device's gap record (events it dropped from its outbox) and advances its acked_seq
+    /// over them.
+    pub fn record_gap(
+        &self,
+        gap: &GapRecord,
+        received_at: DateTime<Utc>,
+    ) -> Result<GapOutcome, StoreError> {
+        gaps::record(&mut *self.conn()?, gap, received_at)
+    }
+
+    /// One page of events, newest first (`corrected_at` then `id`, both descending).
     /// `limit` is 1 to [`MAX_PAGE`]; `cursor` is the `next_cursor` of the previous page.
     pub fn list_events(
         &self,

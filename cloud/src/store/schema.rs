@@ -15,6 +15,8 @@ diesel::table! {
         acked_seq -> BigInt,
         max_seq -> BigInt,
         created_at -> BigInt,
+        api_reachable -> Nullable<Bool>,
+        clock_offset_ms -> Nullable<BigInt>,
     }
 }
 
@@ -29,6 +31,20 @@ diesel::table! {
         clock_synced -> Bool,
         received_at -> BigInt,
         schema_version -> BigInt,
+        corrected_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_gaps (device, first_seq) {
+        device -> Text,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+        reason -> Text,
+        oldest_at -> BigInt,
+        newest_at -> BigInt,
+        dropped_at -> BigInt,
+        received_at -> BigInt,
     }
 }
 
@@ -42,4 +58,4 @@ diesel::table! {
 }
 
 diesel::joinable!(events -> devices (device));
-diesel::allow_tables_to_appear_in_same_query!(devices, events, users);
+diesel::allow_tables_to_appear_in_same_query!(devices, events, users, device_gaps);

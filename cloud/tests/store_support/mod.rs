@@ -144,6 +144,9 @@ pub fn event_with_id(
         kind,
         occurred_at: at(occurred_ms),
         clock_synced: true,
+        boot_id: None,
+        boot_ms: None,
+        clock_offset_ms: None,
     }
 }
 

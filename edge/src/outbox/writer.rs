@@ -254,6 +254,9 @@ impl Writer {
                 kind: req.kind,
                 occurred_at: protocol::time::to_millis(req.occurred_at),
                 clock_synced: self.config.clock_synced,
+                boot_id: None,
+                boot_ms: None,
+                clock_offset_ms: None,
             });
             replies.push(reply);
         }

@@ -131,6 +131,9 @@ impl UplinkActor {
                 .as_secs(),
             at: Some(protocol::time::to_millis(self.clock.now())),
             clock_synced: self.config.clock_synced,
+            api_reachable: None,
+            clock_offset_ms: None,
+            dropped_events: 0,
         }
     }
 

@@ -21,6 +21,9 @@ fn event(seq: u64) -> EventEnvelope {
         kind: EventKind::ButtonPressed,
         occurred_at: protocol::time::to_millis(Utc::now()),
         clock_synced: true,
+        boot_id: None,
+        boot_ms: None,
+        clock_offset_ms: None,
     }
 }
 
