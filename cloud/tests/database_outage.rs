@@ -4,10 +4,14 @@
 //! edge keeps every new event in its outbox, the cloud reports its ingest degraded and counts failed
 //! commits. Once it is back every event the edge accepted is stored exactly once, the device's
 //! committed `seq` covers all of them and the edge's outbox drains: nothing stays stuck.
+//!
+//! A second test stops the database cleanly (`pg_ctl -m fast stop`) for a while with events flowing
+//! all along (5 s in `make test`, 60 s in `make soak`) and starts it again: the same holds.
 
 mod support;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -158,4 +162,82 @@ fn while_the_database_is_down_nothing_is_acked_and_once_it_is_back_every_accepte
     assert_eq!(listed.len(), total, "/api/events lists a duplicate");
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), accepted);
     assert_eq!(metric(&cloud, "vigie_ingest_inserted_total"), total as u64);
+}
+
+#[test]
+fn a_database_stopped_for_a_while_mid_stream_and_started_again_stores_every_accepted_event_exactly_once(
+) {
+    let outage = scale(Duration::from_secs(5), Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let mut pg = LocalPostgres::start(dir.path());
+    let broker = Mosquitto::start(dir.path());
+    let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    let prefix = unique("dbstop-");
+    let cloud = Cloud::start(
+        dir.path(),
+        vec![
+            ("VIGIE_DATABASE_URL".into(), pg.url()),
+            ("VIGIE_MQTT_URL".into(), mqtt.clone()),
+            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
+            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
+        ],
+    );
+    cloud.add_user("admin", "admin", "correct horse battery");
+    let token = cloud.login("admin", "correct horse battery");
+    let edge = Edge::start(dir.path(), &unique("pi"), &mqtt, &prefix);
+    let agent = agent();
+
+    // One client fires all along: before, during and after the outage.
+    let stop = AtomicBool::new(false);
+    let count = AtomicUsize::new(0);
+    let fired = std::thread::scope(|s| {
+        let firing = s.spawn(|| {
+            let agent = support::agent();
+            let mut fired = Fired::default();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let fire = fire_at(&agent, &edge.base, ["button", "motion"][i % 2]);
+                assert!(matches!(fire, Fire::Accepted(..)), "{fire:?}");
+                fired.record(fire);
+                i += 1;
+                count.store(i, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            fired
+        });
+        let at_least = |n: usize, what: &str| {
+            let start = count.load(Ordering::SeqCst);
+            wait_for(what, Duration::from_secs(60), || {
+                count.load(Ordering::SeqCst) >= start + n
+            });
+        };
+        at_least(100, "events before the outage");
+        pg.stop();
+        wait_for(
+            "the cloud's /readyz to say 503 with its ingest degraded",
+            Duration::from_secs(60),
+            || cloud_readiness(&agent, &cloud) == (503, "degraded".to_owned()),
+        );
+        std::thread::sleep(outage);
+        let during = count.load(Ordering::SeqCst);
+        pg.restart();
+        at_least(100, "events after the outage");
+        stop.store(true, Ordering::SeqCst);
+        let fired = firing.join().unwrap();
+        eprintln!(
+            "database stopped for {outage:?}: {} events accepted, {during} of them before it started again",
+            fired.accepted.len()
+        );
+        fired
+    });
+
+    let stored = wait_until_drained(&cloud, &token, &edge, &pg.url(), Duration::from_secs(300));
+    assert_exactly_once(&pg.url(), &edge.device, &fired);
+    assert_eq!(stored as usize, fired.accepted.len());
+    assert_eq!(pg.event_counts(), (stored as i64, stored as i64));
+    wait_for(
+        "the cloud's /readyz to say 200 with its ingest ready",
+        Duration::from_secs(30),
+        || cloud_readiness(&agent, &cloud) == (200, "ready".to_owned()),
+    );
 }

@@ -24,6 +24,50 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// Whether this is a soak run (`make soak` sets `VIGIE_SOAK=1`): the fault tests then run at their
+/// full counts instead of the reduced ones `make test` runs.
+pub fn soak() -> bool {
+    std::env::var("VIGIE_SOAK").is_ok_and(|v| v == "1")
+}
+
+/// `reduced` in `make test`, `full` in `make soak`.
+pub fn scale<T>(reduced: T, full: T) -> T {
+    if soak() {
+        full
+    } else {
+        reduced
+    }
+}
+
+/// A small seeded random generator (SplitMix64) for fault timings. The seed comes from
+/// `VIGIE_TEST_SEED` when set (to replay a failure), else from the clock, and is printed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded(test: &str) -> Rng {
+        let seed = std::env::var("VIGIE_TEST_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("{test}: seed {seed} (replay with VIGIE_TEST_SEED={seed})");
+        Rng(seed)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
+
 /// Waits for `cond`, polling; panics with `what` after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -98,6 +142,17 @@ impl Proc {
         });
     }
 
+    /// Waits for the process to exit by itself; panics after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut status = None;
+        let what = format!("{} to exit", self.name);
+        wait_for(&what, timeout, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("{} exited early: {status}", self.name);
@@ -165,11 +220,32 @@ pub fn pg_event_counts(url: &str) -> (i64, i64) {
     (c.total, c.distinct_ids)
 }
 
+/// One stored event of a device, as the `events` table holds it.
+#[derive(Debug, diesel::QueryableByName)]
+pub struct StoredEvent {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub occurred_at: i64,
+}
+
+/// Every event of `device` in the PostgreSQL database at `url`, by `seq` (then id).
+pub fn pg_device_events(url: &str, device: &str) -> Vec<StoredEvent> {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let mut conn = PgConnection::establish(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    diesel::sql_query("SELECT id, seq, occurred_at FROM events WHERE device = $1 ORDER BY seq, id")
+        .bind::<diesel::sql_types::Text, _>(device)
+        .load(&mut conn)
+        .unwrap()
+}
+
 /// A PostgreSQL server of the test's own, so it can be crashed without touching the machine's: a
 /// cluster made by `initdb` under `DIR/postgres` (trust auth, user `postgres`), on a free loopback
 /// port and a Unix socket in that directory. `crash` stops it with `pg_ctl -m immediate` (no
-/// shutdown checkpoint, like a power cut of the server process), `start` brings it back on the same
-/// port. The server runs as the `postgres` user when the test runs as root (initdb refuses root).
+/// shutdown checkpoint, like a power cut of the server process), `stop` with `pg_ctl -m fast` (an
+/// orderly shutdown that ends every session), `restart` brings it back on the same port. The server runs as the `postgres` user when the test runs as root (initdb refuses root).
 /// Stopped (immediate) when dropped. Its log is `DIR/postgres/server.log`.
 pub struct LocalPostgres {
     pub port: u16,
@@ -269,6 +345,25 @@ impl LocalPostgres {
                 "-m".as_ref(),
                 "immediate".as_ref(),
                 "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+        self.running = false;
+    }
+
+    /// `pg_ctl stop -m fast`: an orderly shutdown; every session is ended and new connections are
+    /// refused until `restart`.
+    pub fn stop(&mut self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                self.data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "60".as_ref(),
                 "stop".as_ref(),
             ],
         );
@@ -515,6 +610,21 @@ impl Cloud {
             .wait_until_ok(&format!("{}/readyz", self.base), Duration::from_secs(60));
     }
 
+    /// Sets (`Some`) or removes (`None`) a setting for the next `restart`.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        set_env(&mut self.env, key, value);
+    }
+
+    /// The device as `GET /api/devices` shows it, if listed.
+    pub fn device(&self, token: &str, id: &str) -> Option<Value> {
+        let url = format!("{}/api/devices", self.base);
+        let (status, devices) = get_json(&agent(), &url, Some(token));
+        if status != 200 {
+            return None;
+        }
+        devices.as_array()?.iter().find(|d| d["id"] == id).cloned()
+    }
+
     /// `vigie-cloud user add NAME --role ROLE --password-stdin`.
     pub fn add_user(&self, name: &str, role: &str, password: &str) {
         let mut cmd = self.command(&["user", "add", name, "--role", role, "--password-stdin"]);
@@ -559,6 +669,31 @@ impl Cloud {
         assert_eq!(status, 200, "login: {body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
+}
+
+/// `vigie-cloud` on the PostgreSQL database at `db_url` and the Mosquitto on `broker_port`, under
+/// `prefix`, with the user `admin`: (cloud, admin token).
+pub fn cloud_with_admin(
+    dir: &Path,
+    db_url: &str,
+    broker_port: u16,
+    prefix: &str,
+) -> (Cloud, String) {
+    let cloud = Cloud::start(
+        dir,
+        vec![
+            ("VIGIE_DATABASE_URL".into(), db_url.to_owned()),
+            (
+                "VIGIE_MQTT_URL".into(),
+                format!("mqtt://127.0.0.1:{broker_port}"),
+            ),
+            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
+            ("VIGIE_TOPIC_PREFIX".into(), prefix.to_owned()),
+        ],
+    );
+    cloud.add_user("admin", "admin", "correct horse battery");
+    let token = cloud.login("admin", "correct horse battery");
+    (cloud, token)
 }
 
 /// A running `vigie-edge` with simulated sensors.
@@ -613,6 +748,19 @@ impl Edge {
             .wait_until_ok(&format!("{}/healthz", self.base), Duration::from_secs(30));
     }
 
+    /// Sets (`Some`) or removes (`None`) a setting for the next `restart`.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        set_env(&mut self.env, key, value);
+    }
+
+    /// The number of events in the edge's outbox not yet confirmed by the cloud (its `/readyz`).
+    pub fn queue_depth(&self) -> u64 {
+        let (_, body) = get_json(&agent(), &format!("{}/readyz", self.base), None);
+        body["queue_depth"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no queue_depth in the edge's /readyz: {body}"))
+    }
+
     /// `POST /sim/{kind}`: the accepted event's (id, seq).
     pub fn fire(&self, agent: &ureq::Agent, kind: &str) -> (String, u64) {
         let (status, body) = post_json(
@@ -627,6 +775,177 @@ impl Edge {
             body["seq"].as_u64().unwrap(),
         )
     }
+}
+
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: Option<&str>) {
+    env.retain(|(k, _)| k != key);
+    if let Some(v) = value {
+        env.push((key.to_owned(), v.to_owned()));
+    }
+}
+
+/// What one `POST /sim/{kind}` got from an edge.
+#[derive(Debug)]
+pub enum Fire {
+    /// 201: the event is durable in the outbox, with this (id, seq).
+    Accepted(String, u64),
+    /// 503: the outbox refused the event.
+    Refused,
+    /// No answer: the edge died (or was not there). The event may or may not be stored.
+    NoAnswer,
+}
+
+/// `POST {edge}/sim/{kind}` without panicking when the edge is gone (the edge's base URL, so a
+/// firing thread needs no borrow of the `Edge` a test kills and restarts).
+pub fn fire_at(agent: &ureq::Agent, edge: &str, kind: &str) -> Fire {
+    let url = format!("{edge}/sim/{kind}");
+    let mut resp = match agent
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .send("null")
+    {
+        Ok(r) => r,
+        Err(_) => return Fire::NoAnswer,
+    };
+    let status = resp.status().as_u16();
+    let text = match resp.body_mut().read_to_string() {
+        Ok(t) => t,
+        Err(_) => return Fire::NoAnswer,
+    };
+    match status {
+        201 => {
+            let body: Value = serde_json::from_str(&text).unwrap();
+            Fire::Accepted(
+                body["id"].as_str().unwrap().to_owned(),
+                body["seq"].as_u64().unwrap(),
+            )
+        }
+        503 => Fire::Refused,
+        _ => panic!("POST {url}: {status} {text}"),
+    }
+}
+
+/// What a test fired at one edge, over all its runs.
+#[derive(Debug, Default)]
+pub struct Fired {
+    /// (id, seq) of every event answered 201.
+    pub accepted: Vec<(String, u64)>,
+    /// Requests the edge never answered (it was killed under them).
+    pub unanswered: usize,
+    /// Requests answered 503.
+    pub refused: usize,
+}
+
+impl Fired {
+    pub fn record(&mut self, fire: Fire) {
+        match fire {
+            Fire::Accepted(id, seq) => self.accepted.push((id, seq)),
+            Fire::Refused => self.refused += 1,
+            Fire::NoAnswer => self.unanswered += 1,
+        }
+    }
+
+    pub fn extend(&mut self, other: Fired) {
+        self.accepted.extend(other.accepted);
+        self.unanswered += other.unanswered;
+        self.refused += other.refused;
+    }
+}
+
+/// Waits until the edge holds nothing unconfirmed, then until the cloud shows its device with
+/// `acked_seq` = every event stored for it and `queue_depth` 0 (from the edge's next heartbeat).
+/// Returns that number of stored events.
+pub fn wait_until_drained(
+    cloud: &Cloud,
+    token: &str,
+    edge: &Edge,
+    db_url: &str,
+    timeout: Duration,
+) -> u64 {
+    wait_for("the edge's outbox to drain", timeout, || {
+        edge.queue_depth() == 0
+    });
+    let stored = pg_device_events(db_url, &edge.device).len() as u64;
+    wait_for(
+        "the device's acked_seq to cover every stored event, with queue_depth 0",
+        Duration::from_secs(60),
+        || {
+            cloud.device(token, &edge.device).is_some_and(|d| {
+                d["acked_seq"].as_u64() == Some(stored) && d["queue_depth"].as_u64() == Some(0)
+            })
+        },
+    );
+    let device = cloud.device(token, &edge.device).unwrap();
+    for field in ["missing_events", "lost_events"] {
+        assert_eq!(
+            device[field].as_u64().unwrap_or(0),
+            0,
+            "{field} of a drained device: {device}"
+        );
+    }
+    stored
+}
+
+/// The exactly-once contract for one device, read from PostgreSQL once its edge has drained: the
+/// stored seqs are exactly 1..=N (no gap, no repeat), every id is stored once, every event the edge
+/// accepted is stored under the seq it was given, no two accepted events share a seq, and the only
+/// stored events nobody saw accepted are at most one per unanswered request (an event can become
+/// durable just before the edge dies, with its 201 never sent). Returns the stored events.
+pub fn assert_exactly_once(db_url: &str, device: &str, fired: &Fired) -> Vec<StoredEvent> {
+    use std::collections::{HashMap, HashSet};
+    let stored = pg_device_events(db_url, device);
+    let n = stored.len();
+    let seqs: Vec<i64> = stored.iter().map(|e| e.seq).collect();
+    if seqs != (1..=n as i64).collect::<Vec<_>>() {
+        let mut repeats: Vec<i64> = seqs
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        repeats.dedup();
+        let unique: HashSet<i64> = seqs.iter().copied().collect();
+        let max = seqs.last().copied().unwrap_or(0);
+        let gaps: Vec<i64> = (1..=max).filter(|s| !unique.contains(s)).take(20).collect();
+        panic!("{device}: the stored seqs are not 1..={n}: repeated {repeats:?}, missing {gaps:?} (max {max})");
+    }
+    let by_id: HashMap<&str, i64> = stored.iter().map(|e| (e.id.as_str(), e.seq)).collect();
+    assert_eq!(by_id.len(), n, "{device}: an event id is stored twice");
+
+    let accepted_ids: HashSet<&str> = fired.accepted.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        accepted_ids.len(),
+        fired.accepted.len(),
+        "{device}: the edge accepted an id twice"
+    );
+    let mut accepted_seqs: Vec<u64> = fired.accepted.iter().map(|(_, seq)| *seq).collect();
+    accepted_seqs.sort_unstable();
+    let reused: Vec<&[u64]> = accepted_seqs.windows(2).filter(|w| w[0] == w[1]).collect();
+    assert!(
+        reused.is_empty(),
+        "{device}: the edge answered 201 twice for one seq: {reused:?}"
+    );
+    let lost: Vec<&(String, u64)> = fired
+        .accepted
+        .iter()
+        .filter(|(id, seq)| by_id.get(id.as_str()) != Some(&(*seq as i64)))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{device}: {} accepted events are not stored under their seq, e.g. {:?} (stored: {:?})",
+        lost.len(),
+        &lost[..lost.len().min(10)],
+        lost.iter()
+            .take(10)
+            .map(|(id, _)| by_id.get(id.as_str()))
+            .collect::<Vec<_>>()
+    );
+    let unseen = n - fired.accepted.len();
+    assert!(
+        unseen <= fired.unanswered,
+        "{device}: {unseen} stored events were never accepted, but only {} requests went unanswered",
+        fired.unanswered
+    );
+    stored
 }
 
 /// A WebSocket client on `/api/stream`, reading on its own thread; frames land in a shared vector.
