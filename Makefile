@@ -3,11 +3,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl
 
-.PHONY: demo test deps services fmt-check clippy build bench help
+.PHONY: demo test soak deps services fmt-check clippy build bench help
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
 	@echo "make test   install what is missing, then fmt, clippy and every test"
+	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
 deps:
@@ -33,6 +34,11 @@ clippy: deps
 
 test: deps services fmt-check clippy build
 	$(CARGO) test --workspace --locked --no-fail-fast
+
+## The exactly-once fault tests at their full counts (`make test` runs them reduced); prints figures.
+SOAK_TESTS := exactly_once backlog database_outage faults
+soak: deps services build
+	VIGIE_SOAK=1 $(CARGO) test -p vigie-cloud --locked $(addprefix --test ,$(SOAK_TESTS)) -- --nocapture --test-threads=1
 
 demo: deps
 	$(CARGO) build --workspace --bins --locked
