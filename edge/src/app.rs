@@ -3,12 +3,15 @@
 //! the local HTTP port, and on Ctrl-C or SIGTERM shuts down cleanly (HTTP stops, the uplink says
 //! offline and disconnects, the outbox writer flushes sled).
 
+use std::sync::Arc;
+
 use ::actors::{HealthRegistry, SharedClock, SystemClock};
 use actix::prelude::*;
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 
-use crate::api::ApiClient;
+use crate::api::{ApiClient, ApiStatus};
+use crate::clock_sync::{ClockSync, Prober};
 use crate::config::{Backend, Config};
 use crate::http::{self, AppState};
 use crate::outbox::actor::{AttachUplink, BulkSetup, OutboxSetup};
@@ -16,7 +19,7 @@ use crate::outbox::state::BulkPolicy;
 use crate::outbox::{self, OutboxActor, OutboxKey, OutboxPolicy, Store, WriterConfig};
 use crate::sensor::debounce::DebounceConfig;
 use crate::sensor::{gpio, SensorActor, SensorHandle, Sensors};
-use crate::uplink::{Shutdown, UplinkActor};
+use crate::uplink::{Shutdown, StatusFacts, UplinkActor};
 
 /// Runs the edge until a shutdown signal.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -28,7 +31,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let clock: SharedClock = SystemClock::shared();
+    let clock: SharedClock = match fake_clock_skew()? {
+        Some(skew) => Arc::new(SkewedClock::new(skew)),
+        None => SystemClock::shared(),
+    };
     let health = HealthRegistry::new();
     let device_id = config.device.to_string();
     tracing::info!(%device_id, broker_host = %config.mqtt.host, broker_port = config.mqtt.port,
@@ -62,6 +68,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         next_seq = loaded.next_seq,
         "outbox opened"
     );
+    let api_status = ApiStatus::new(&health);
+    let clock_sync = ClockSync::default();
+    let prober = clock_prober(&config, &clock, &clock_sync, &api_status)?;
     let outbox = OutboxActor::start(OutboxSetup {
         store,
         loaded,
@@ -69,6 +78,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             device: config.device.clone(),
             clock_synced: config.clock_synced,
             max_events: config.outbox.max_events,
+            when_full: config.outbox.when_full,
         },
         policy: OutboxPolicy {
             max_in_flight: config.outbox.max_in_flight,
@@ -78,7 +88,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         prefix: config.prefix.clone(),
         clock: clock.clone(),
         health: health.clone(),
-        bulk: bulk_setup(&config)?,
+        bulk: bulk_setup(&config, &api_status)?,
+        max_age: config.outbox.max_age,
+        clock_sync: clock_sync.clone(),
     })?;
 
     let mut sensors = Sensors {
@@ -113,18 +125,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.clone(),
         outbox.addr.clone(),
         outbox.depth.clone(),
+        StatusFacts {
+            api: config.api_url.is_some().then(|| api_status.clone()),
+            clock: clock_sync,
+            dropped: outbox.dropped.clone(),
+            prober,
+        },
         clock.clone(),
         health.clone(),
     );
     let uplink = Supervisor::start(move |_| uplink_actor);
-    outbox
-        .addr
-        .do_send(AttachUplink(uplink.clone().recipient()));
+    outbox.addr.do_send(AttachUplink {
+        events: uplink.clone().recipient(),
+        gaps: uplink.clone().recipient(),
+    });
 
     let state = AppState {
         health: health.clone(),
         depth: outbox.depth.clone(),
         refused: outbox.refused.clone(),
+        dropped: outbox.dropped.clone(),
         sensors,
     };
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
@@ -151,8 +171,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The clock probe (`GET /api/time`) when both `api.url` and `api.token` are set.
+fn clock_prober(
+    config: &Config,
+    clock: &SharedClock,
+    sync: &ClockSync,
+    api: &ApiStatus,
+) -> anyhow::Result<Option<Prober>> {
+    let (Some(url), Some(token)) = (&config.api_url, &config.api_token) else {
+        return Ok(None);
+    };
+    let client = ApiClient::new(url, token, config.api.timeout)?;
+    Ok(Some(Prober::spawn(
+        client,
+        clock.clone(),
+        sync.clone(),
+        api.clone(),
+        config.api.clock_probe_every,
+    )?))
+}
+
 /// The bulk drain over HTTP when both `api.url` and `api.token` are set; otherwise MQTT only.
-fn bulk_setup(config: &Config) -> anyhow::Result<Option<BulkSetup>> {
+fn bulk_setup(config: &Config, api: &ApiStatus) -> anyhow::Result<Option<BulkSetup>> {
     let (Some(url), Some(token)) = (&config.api_url, &config.api_token) else {
         if config.api_url.is_some() != config.api_token.is_some() {
             tracing::warn!("api.url and api.token must both be set for the bulk drain; MQTT only");
@@ -170,6 +210,7 @@ fn bulk_setup(config: &Config) -> anyhow::Result<Option<BulkSetup>> {
         },
         retry_base: config.api.retry_base,
         retry_max: config.api.retry_max,
+        api: api.clone(),
     }))
 }
 
@@ -186,6 +227,47 @@ fn load_key(config: &Config) -> anyhow::Result<OutboxKey> {
             "outbox.create_key (demos only): created a new outbox key; a real Pi gets its key at provisioning");
     }
     Ok(outbox::key::load(path)?)
+}
+
+/// TESTS ONLY: `VIGIE_EDGE_FAKE_CLOCK_SKEW_MS` shifts the wall clock the edge reads, to play a Pi
+/// whose clock is wrong (booted offline, no RTC).
+fn fake_clock_skew() -> anyhow::Result<Option<i64>> {
+    let Ok(raw) = std::env::var("VIGIE_EDGE_FAKE_CLOCK_SKEW_MS") else {
+        return Ok(None);
+    };
+    let skew: i64 = raw
+        .trim()
+        .parse()
+        .with_context(|| format!("VIGIE_EDGE_FAKE_CLOCK_SKEW_MS={raw:?} is not an integer"))?;
+    tracing::warn!(
+        skew_ms = skew,
+        "VIGIE_EDGE_FAKE_CLOCK_SKEW_MS (tests only): the wall clock is shifted"
+    );
+    Ok(Some(skew))
+}
+
+/// The system clock shifted by a fixed amount (tests of clock correction).
+struct SkewedClock {
+    inner: SystemClock,
+    skew: chrono::Duration,
+}
+
+impl SkewedClock {
+    fn new(skew_ms: i64) -> SkewedClock {
+        SkewedClock {
+            inner: SystemClock::new(),
+            skew: chrono::Duration::milliseconds(skew_ms),
+        }
+    }
+}
+
+impl ::actors::Clock for SkewedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.now() + self.skew
+    }
+    fn monotonic(&self) -> std::time::Duration {
+        self.inner.monotonic()
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

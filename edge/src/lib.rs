@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod app;
+pub mod clock_sync;
 pub mod config;
 pub mod http;
 pub mod logging;

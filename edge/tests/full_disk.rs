@@ -88,6 +88,7 @@ async fn a_full_disk_refuses_new_events_with_503_keeps_the_stored_ones_and_recov
             device: DeviceId::new("pi-1").unwrap(),
             clock_synced: true,
             max_events: 100_000,
+            when_full: vigie_edge::outbox::WhenFull::DropOldest,
         },
         policy: OutboxPolicy {
             max_in_flight: 16,
@@ -98,6 +99,8 @@ async fn a_full_disk_refuses_new_events_with_503_keeps_the_stored_ones_and_recov
         clock: clock.clone(),
         health: health.clone(),
         bulk: None,
+        max_age: None,
+        clock_sync: Default::default(),
     })
     .unwrap();
     let actor = SensorActor::new(
@@ -120,6 +123,7 @@ async fn a_full_disk_refuses_new_events_with_503_keeps_the_stored_ones_and_recov
         health: health.clone(),
         depth: started.depth.clone(),
         refused: started.refused.clone(),
+        dropped: started.dropped.clone(),
         sensors: Sensors {
             simulated: true,
             all: vec![mat],

@@ -8,17 +8,19 @@ use ::actors::{HealthRegistry, SharedClock, SystemClock};
 use actix::prelude::*;
 use actix_web::{test, App};
 use protocol::{DeviceId, EventKind, SensorId, TopicPrefix};
+use vigie_edge::clock_sync::{ClockSample, ClockSync};
 use vigie_edge::http::{self, AppState};
 use vigie_edge::outbox::actor::{AttachUplink, CloudAck, LinkUp, OutboxSetup, PubAcked};
 use vigie_edge::outbox::{
-    OutboxActor, OutboxKey, OutboxPolicy, QueueDepth, RefusedCount, Store, WriterConfig,
+    DroppedCount, OutboxActor, OutboxKey, OutboxPolicy, QueueDepth, RefusedCount, Store, WhenFull,
+    WriterConfig,
 };
 use vigie_edge::sensor::debounce::DebounceConfig;
 use vigie_edge::sensor::{SensorActor, SensorHandle, Sensors};
-use vigie_edge::uplink::PublishEvent;
+use vigie_edge::uplink::{PublishEvent, PublishGap};
 
 /// Records every publish it is asked for.
-struct FakeUplink(Arc<Mutex<Vec<PublishEvent>>>);
+struct FakeUplink(Arc<Mutex<Vec<PublishEvent>>>, Arc<Mutex<Vec<PublishGap>>>);
 
 impl Actor for FakeUplink {
     type Context = Context<Self>;
@@ -31,22 +33,37 @@ impl Handler<PublishEvent> for FakeUplink {
     }
 }
 
+impl Handler<PublishGap> for FakeUplink {
+    type Result = ();
+    fn handle(&mut self, msg: PublishGap, _: &mut Context<Self>) {
+        self.1.lock().unwrap().push(msg);
+    }
+}
+
 struct Rig {
     outbox: Addr<OutboxActor>,
     depth: QueueDepth,
     refused: RefusedCount,
+    dropped: DroppedCount,
     health: HealthRegistry,
     published: Arc<Mutex<Vec<PublishEvent>>>,
+    gaps: Arc<Mutex<Vec<PublishGap>>>,
+    clock_sync: ClockSync,
     store: Store,
     clock: SharedClock,
     _dir: tempfile::TempDir,
 }
 
 fn rig(max_events: u64) -> Rig {
+    rig_with(max_events, WhenFull::RefuseNew)
+}
+
+fn rig_with(max_events: u64, when_full: WhenFull) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let (store, loaded) = Store::open(dir.path(), &OutboxKey::from_bytes([5; 32])).unwrap();
     let clock = SystemClock::shared();
     let health = HealthRegistry::new();
+    let clock_sync = ClockSync::default();
     let started = OutboxActor::start(OutboxSetup {
         store: store.clone(),
         loaded,
@@ -54,6 +71,7 @@ fn rig(max_events: u64) -> Rig {
             device: DeviceId::new("pi-1").unwrap(),
             clock_synced: true,
             max_events,
+            when_full,
         },
         policy: OutboxPolicy {
             max_in_flight: 2,
@@ -64,17 +82,26 @@ fn rig(max_events: u64) -> Rig {
         clock: clock.clone(),
         health: health.clone(),
         bulk: None,
+        max_age: None,
+        clock_sync: clock_sync.clone(),
     })
     .unwrap();
     let published = Arc::new(Mutex::new(Vec::new()));
-    let fake = FakeUplink(published.clone()).start();
-    started.addr.do_send(AttachUplink(fake.recipient()));
+    let gaps = Arc::new(Mutex::new(Vec::new()));
+    let fake = FakeUplink(published.clone(), gaps.clone()).start();
+    started.addr.do_send(AttachUplink {
+        events: fake.clone().recipient(),
+        gaps: fake.recipient(),
+    });
     Rig {
         outbox: started.addr,
         depth: started.depth,
         refused: started.refused,
+        dropped: started.dropped,
         health,
         published,
+        gaps,
+        clock_sync,
         store,
         clock,
         _dir: dir,
@@ -113,6 +140,7 @@ fn state(r: &Rig, simulated: bool, all: Vec<SensorHandle>) -> AppState {
         health: r.health.clone(),
         depth: r.depth.clone(),
         refused: r.refused.clone(),
+        dropped: r.dropped.clone(),
         sensors: Sensors { simulated, all },
     }
 }
@@ -324,4 +352,73 @@ async fn a_tampered_stored_event_is_reported_with_its_seq_and_the_others_still_g
         reason.contains("event 1") && reason.contains("authentication"),
         "{reason}"
     );
+}
+
+#[actix_web::test]
+async fn a_full_outbox_drops_the_oldest_sends_a_gap_record_and_keeps_it_until_confirmed() {
+    let r = rig_with(3, WhenFull::DropOldest);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    for _ in 0..5 {
+        mat.addr
+            .send(vigie_edge::sensor::Simulate)
+            .await
+            .unwrap()
+            .expect("new events are accepted when full");
+    }
+    assert_eq!(r.depth.get(), 3);
+    assert_eq!(r.dropped.get(), 2);
+    r.outbox.do_send(LinkUp);
+    until("the gap record is sent", || {
+        !r.gaps.lock().unwrap().is_empty()
+    })
+    .await;
+    until("the window is full", || {
+        r.published.lock().unwrap().len() == 2
+    })
+    .await;
+    let gap = protocol::GapRecord::from_json(&r.gaps.lock().unwrap()[0].payload).unwrap();
+    assert_eq!((gap.first_seq, gap.last_seq), (1, 2));
+    assert!(r.gaps.lock().unwrap()[0].topic.ends_with("system/pi-1/gap"));
+    let first_sent: Vec<u64> = r.published.lock().unwrap().iter().map(|p| p.seq).collect();
+    assert_eq!(first_sent, [3, 4], "the oldest kept event goes first");
+
+    // Once the cloud confirms past it, the record is not sent again at the next link up.
+    r.outbox.do_send(CloudAck(5));
+    until("the outbox is empty", || r.depth.get() == 0).await;
+    r.gaps.lock().unwrap().clear();
+    r.outbox.do_send(LinkUp);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(r.gaps.lock().unwrap().is_empty());
+    until("the confirmed gap record is deleted", || {
+        r.store.load().unwrap().gaps.is_empty()
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn an_event_is_sent_with_the_clock_offset_measured_in_its_boot() {
+    let r = rig(100);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    let stored = mat
+        .addr
+        .send(vigie_edge::sensor::Simulate)
+        .await
+        .unwrap()
+        .unwrap();
+    // The cloud said it was an hour later than this device thinks, one second after the event.
+    let boot_ms = stored.boot_ms.expect("events carry the boot clock");
+    r.clock_sync.set(ClockSample {
+        boot_id: stored.boot_id.clone().unwrap(),
+        boot_ms: boot_ms + 1000,
+        cloud_at: stored.occurred_at + chrono::Duration::milliseconds(3_600_000 + 1000),
+        offset_ms: 3_600_000,
+    });
+    r.outbox.do_send(LinkUp);
+    until("the event is sent", || {
+        !r.published.lock().unwrap().is_empty()
+    })
+    .await;
+    let sent = protocol::EventEnvelope::from_json(&r.published.lock().unwrap()[0].payload).unwrap();
+    assert_eq!(sent.clock_offset_ms, Some(3_600_000));
+    assert_eq!(sent.id, stored.id, "the same event, stamped when sent");
 }

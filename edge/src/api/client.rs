@@ -35,6 +35,7 @@ pub enum ClientError {
 pub struct ApiClient {
     agent: ureq::Agent,
     events_url: String,
+    time_url: String,
     authorization: String,
 }
 
@@ -55,8 +56,30 @@ impl ApiClient {
         Ok(ApiClient {
             agent: config.build().into(),
             events_url: format!("{base}/api/events"),
+            time_url: format!("{base}/api/time"),
             authorization: format!("Bearer {token}"),
         })
+    }
+
+    /// `GET /api/time`: the cloud's clock. The error says whether the API answered at all.
+    pub fn get_time(&self) -> Result<chrono::DateTime<chrono::Utc>, (bool, String)> {
+        let mut response = self
+            .agent
+            .get(&self.time_url)
+            .header("Authorization", &self.authorization)
+            .call()
+            .map_err(|e| (false, e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| (true, e.to_string()))?;
+        if status != 200 {
+            return Err((true, format!("GET /api/time: HTTP {status}")));
+        }
+        serde_json::from_str::<protocol::api::ClockReading>(&text)
+            .map(|r| r.now)
+            .map_err(|e| (true, format!("GET /api/time: unreadable answer: {e}")))
     }
 
     /// Posts `events` (each an `EventEnvelope` JSON document) as one gzip-compressed array.

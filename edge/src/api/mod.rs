@@ -13,5 +13,5 @@ pub mod reachability;
 pub mod worker;
 
 pub use client::{ApiClient, BulkOutcome};
-pub use reachability::Reachability;
+pub use reachability::{ApiStatus, Reachability};
 pub use worker::{BulkRequest, BulkWorker};

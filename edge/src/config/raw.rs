@@ -86,6 +86,10 @@ pub struct RawApi {
     /// Largest retry delay after failed bulk requests, milliseconds.
     #[serde(default = "default_api_retry_max_ms")]
     pub retry_max_ms: u64,
+    /// How often the clock offset is measured against the cloud (`GET /api/time`), seconds; also
+    /// at every uplink connect.
+    #[serde(default = "default_clock_probe_s")]
+    pub clock_probe_s: u64,
 }
 
 /// `[http]`: the local health (and simulation) port.
@@ -115,9 +119,16 @@ pub struct RawOutbox {
     /// At most this many events published and not yet acknowledged by the broker.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
-    /// Stored unconfirmed events beyond which new events are refused (503).
+    /// Stored unconfirmed events, at most; what happens beyond it is `when_full`.
     #[serde(default = "default_max_events")]
     pub max_events: u64,
+    /// At `max_events`: `drop_oldest` (default: the oldest unsent events make room and a gap
+    /// record tells the cloud how many and when) or `refuse_new` (new events get 503).
+    #[serde(default = "default_when_full")]
+    pub when_full: String,
+    /// Unsent events older than this many seconds are dropped, with a gap record; 0: no age bound.
+    #[serde(default = "default_max_age_s")]
+    pub max_age_s: u64,
     /// An event published and not confirmed by the cloud within this time is resent, milliseconds.
     #[serde(default = "default_resend_timeout_ms")]
     pub resend_timeout_ms: u64,
@@ -224,6 +235,15 @@ pub fn default_max_in_flight() -> usize {
 pub fn default_max_events() -> u64 {
     1_000_000
 }
+pub fn default_clock_probe_s() -> u64 {
+    300
+}
+pub fn default_when_full() -> String {
+    "drop_oldest".to_owned()
+}
+pub fn default_max_age_s() -> u64 {
+    30 * 24 * 3600
+}
 pub fn default_resend_timeout_ms() -> u64 {
     10_000
 }
@@ -275,6 +295,7 @@ impl Default for RawApi {
             timeout_ms: default_api_timeout_ms(),
             retry_base_ms: default_api_retry_base_ms(),
             retry_max_ms: default_api_retry_max_ms(),
+            clock_probe_s: default_clock_probe_s(),
         }
     }
 }
@@ -295,6 +316,8 @@ impl Default for RawOutbox {
             create_key: false,
             max_in_flight: default_max_in_flight(),
             max_events: default_max_events(),
+            when_full: default_when_full(),
+            max_age_s: default_max_age_s(),
             resend_timeout_ms: default_resend_timeout_ms(),
             resend_timeout_max_ms: default_resend_timeout_max_ms(),
         }

@@ -11,6 +11,7 @@ use protocol::{DeviceId, EventKind, SensorId, TopicPrefix};
 
 use super::raw::{RawConfig, RawInput};
 use super::ConfigError;
+pub use crate::outbox::writer::WhenFull;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct ApiConfig {
     pub timeout: Duration,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// How often the clock offset is measured (and at every connect).
+    pub clock_probe_every: Duration,
 }
 
 /// The outbox's limits and timers.
@@ -65,6 +68,9 @@ pub struct OutboxConfig {
     pub create_key: bool,
     pub max_in_flight: usize,
     pub max_events: u64,
+    pub when_full: WhenFull,
+    /// Unsent events older than this are dropped (with a gap record); `None`: no age bound.
+    pub max_age: Option<Duration>,
     pub resend_timeout: Duration,
     pub resend_timeout_max: Duration,
 }
@@ -226,6 +232,7 @@ fn check_api(raw: &RawConfig) -> Result<ApiConfig, ConfigError> {
         ));
     }
     positive("api.timeout_ms", a.timeout_ms)?;
+    positive("api.clock_probe_s", a.clock_probe_s)?;
     positive("api.retry_base_ms", a.retry_base_ms)?;
     if a.retry_max_ms < a.retry_base_ms {
         return Err(ConfigError::invalid(
@@ -239,6 +246,7 @@ fn check_api(raw: &RawConfig) -> Result<ApiConfig, ConfigError> {
         timeout: Duration::from_millis(a.timeout_ms),
         retry_base: Duration::from_millis(a.retry_base_ms),
         retry_max: Duration::from_millis(a.retry_max_ms),
+        clock_probe_every: Duration::from_secs(a.clock_probe_s),
     })
 }
 
@@ -254,6 +262,16 @@ fn check_outbox(raw: &RawConfig) -> Result<OutboxConfig, ConfigError> {
         ));
     }
     positive("outbox.max_events", o.max_events)?;
+    let when_full = match o.when_full.as_str() {
+        "drop_oldest" => WhenFull::DropOldest,
+        "refuse_new" => WhenFull::RefuseNew,
+        other => {
+            return Err(ConfigError::invalid(
+                "outbox.when_full",
+                format!("must be \"drop_oldest\" or \"refuse_new\", not {other:?}"),
+            ))
+        }
+    };
     positive("outbox.resend_timeout_ms", o.resend_timeout_ms)?;
     if o.resend_timeout_max_ms < o.resend_timeout_ms {
         return Err(ConfigError::invalid(
@@ -287,6 +305,8 @@ fn check_outbox(raw: &RawConfig) -> Result<OutboxConfig, ConfigError> {
         create_key: o.create_key,
         max_in_flight: o.max_in_flight,
         max_events: o.max_events,
+        when_full,
+        max_age: (o.max_age_s > 0).then(|| Duration::from_secs(o.max_age_s)),
         resend_timeout: Duration::from_millis(o.resend_timeout_ms),
         resend_timeout_max: Duration::from_millis(o.resend_timeout_max_ms),
     })

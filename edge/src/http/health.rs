@@ -16,6 +16,8 @@ pub struct ReadyBody {
     pub queue_depth: u64,
     /// Activations the outbox refused since start (full, busy, disk full or failing, closed).
     pub refused_events: u64,
+    /// Unsent events the outbox's size or age bound ever dropped (each reported by a gap record).
+    pub dropped_events: u64,
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -27,6 +29,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         readiness: state.health.readiness(),
         queue_depth: state.depth.get(),
         refused_events: state.refused.get(),
+        dropped_events: state.dropped.get(),
     };
     if body.readiness.ready {
         HttpResponse::Ok().json(body)

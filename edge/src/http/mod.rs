@@ -7,7 +7,7 @@ pub mod sim;
 use ::actors::HealthRegistry;
 use actix_web::web;
 
-use crate::outbox::{QueueDepth, RefusedCount};
+use crate::outbox::{DroppedCount, QueueDepth, RefusedCount};
 use crate::sensor::Sensors;
 
 /// What the handlers share.
@@ -16,6 +16,7 @@ pub struct AppState {
     pub health: HealthRegistry,
     pub depth: QueueDepth,
     pub refused: RefusedCount,
+    pub dropped: DroppedCount,
     pub sensors: Sensors,
 }
 

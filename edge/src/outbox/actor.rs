@@ -8,20 +8,21 @@
 //! whose volume is bounded by the publish window and the writer's queue. Nothing here blocks: sled
 //! flushes happen on the writer thread, and reads come from sled's cache.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ::actors::{guard, ComponentState, HealthRegistry, RestartPolicy, SharedClock};
 use actix::prelude::*;
-use protocol::{EventEnvelope, Topic, TopicPrefix};
+use protocol::{EventEnvelope, GapRecord, Topic, TopicPrefix};
 
 use super::state::{OutboxPolicy, OutboxState};
 use super::store::{Store, StoreError};
 use super::writer::{self, AppendRequest, WriterConfig, WriterEvent, WriterHandle};
-use super::{OutboxError, QueueDepth, RefusedCount};
-use crate::uplink::PublishEvent;
+use super::{DroppedCount, OutboxError, QueueDepth, RefusedCount};
+use crate::clock_sync::ClockSync;
+use crate::uplink::{PublishEvent, PublishGap};
 pub use drain::{BulkAnswered, BulkSetup};
 
 mod drain;
@@ -41,7 +42,10 @@ pub struct FromWriter(pub WriterEvent);
 /// Where to send publishes (set once the uplink exists).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AttachUplink(pub Recipient<PublishEvent>);
+pub struct AttachUplink {
+    pub events: Recipient<PublishEvent>,
+    pub gaps: Recipient<PublishGap>,
+}
 
 /// From the uplink: connected (a fresh session), everything unconfirmed goes out again.
 #[derive(Message)]
@@ -76,8 +80,17 @@ pub struct OutboxActor {
     core: OutboxState,
     policy_cfg: OutboxPolicy,
     uplink: Option<Recipient<PublishEvent>>,
+    gap_uplink: Option<Recipient<PublishGap>>,
     depth: QueueDepth,
     refused: RefusedCount,
+    dropped: DroppedCount,
+    /// Gap records the cloud has not confirmed past, by first seq: sent at link up, after each
+    /// drop, and again every resend timeout until confirmed.
+    gaps: BTreeMap<u64, GapRecord>,
+    gaps_sent_at: Option<Duration>,
+    /// Unsent events older than this are dropped (checked periodically).
+    max_age: Option<Duration>,
+    clock_sync: ClockSync,
     /// Pending seqs whose read failed (logged once each).
     unreadable: BTreeSet<u64>,
     clock: SharedClock,
@@ -95,6 +108,8 @@ pub struct StartedOutbox {
     pub depth: QueueDepth,
     /// Activations refused since start (shown in `/readyz`).
     pub refused: RefusedCount,
+    /// Events the bounds ever dropped (shown in `/readyz` and the status).
+    pub dropped: DroppedCount,
 }
 
 /// Everything the outbox needs to start.
@@ -108,6 +123,10 @@ pub struct OutboxSetup {
     pub health: HealthRegistry,
     /// Drain a large backlog over HTTP (`None`: MQTT only).
     pub bulk: Option<BulkSetup>,
+    /// The age bound (`None`: none).
+    pub max_age: Option<Duration>,
+    /// Stamps each event sent with its clock offset.
+    pub clock_sync: ClockSync,
 }
 
 impl OutboxActor {
@@ -128,6 +147,8 @@ impl OutboxActor {
         .map_err(StoreError::Thread)?;
         let depth = QueueDepth::default();
         let refused = RefusedCount::default();
+        let dropped = DroppedCount::default();
+        dropped.set(setup.loaded.dropped_total);
         let mut core = OutboxState::new(
             setup.policy,
             setup.loaded.confirmed_seq,
@@ -136,7 +157,7 @@ impl OutboxActor {
         let drain = match setup.bulk {
             Some(bulk) => {
                 let notify = slot.clone();
-                let drain = drain::Drain::spawn(bulk, &setup.health, move |answer| {
+                let drain = drain::Drain::spawn(bulk, move |answer| {
                     if let Some(addr) = notify.get() {
                         addr.do_send(answer);
                     }
@@ -156,8 +177,19 @@ impl OutboxActor {
             core,
             policy_cfg: setup.policy,
             uplink: None,
+            gap_uplink: None,
             depth: depth.clone(),
             refused: refused.clone(),
+            dropped: dropped.clone(),
+            gaps: setup
+                .loaded
+                .gaps
+                .iter()
+                .map(|g| (g.first_seq, g.clone()))
+                .collect(),
+            gaps_sent_at: None,
+            max_age: setup.max_age,
+            clock_sync: setup.clock_sync,
             unreadable: BTreeSet::new(),
             clock: setup.clock,
             health: setup.health,
@@ -172,6 +204,7 @@ impl OutboxActor {
             writer_thread,
             depth,
             refused,
+            dropped,
         })
     }
 
@@ -186,10 +219,11 @@ impl OutboxActor {
                 self.core.publish_failed(seq);
                 continue;
             };
-            let Some(event) = self.read_event(seq) else {
+            let Some(mut event) = self.read_event(seq) else {
                 self.core.publish_failed(seq);
                 continue;
             };
+            self.clock_sync.stamp(&mut event);
             let Some(topic) = Topic::for_event(&event.kind, event.device.clone()) else {
                 tracing::error!(seq, kind = %event.kind, "no topic for this event kind");
                 continue;
@@ -202,6 +236,23 @@ impl OutboxActor {
             });
         }
         self.depth.set(self.core.depth());
+    }
+
+    /// Sends every unconfirmed gap record (the cloud takes repeats as no-ops).
+    fn send_gaps(&mut self) {
+        let Some(uplink) = &self.gap_uplink else {
+            return;
+        };
+        if self.gaps.is_empty() || !self.core.is_link_up() {
+            return;
+        }
+        for gap in self.gaps.values() {
+            uplink.do_send(PublishGap {
+                topic: Topic::Gap(gap.device.clone()).render(&self.prefix),
+                payload: gap.to_json(),
+            });
+        }
+        self.gaps_sent_at = Some(self.now());
     }
 
     /// Reads a pending event; a missing or unreadable one is logged (once per seq) and `None`.
@@ -240,6 +291,7 @@ impl OutboxActor {
         );
         self.writer.confirm(acked);
         self.unreadable = self.unreadable.split_off(&(acked + 1));
+        self.gaps.retain(|_, g| g.last_seq > acked);
         self.depth.set(self.core.depth());
     }
 
@@ -267,8 +319,22 @@ impl Actor for OutboxActor {
                 let seqs = a.core.tick(now);
                 a.publish(seqs);
                 a.drain();
+                let resend = a.policy_cfg.resend_timeout;
+                if a.gaps_sent_at
+                    .is_none_or(|at| now.saturating_sub(at) >= resend)
+                {
+                    a.send_gaps();
+                }
             })
         });
+        if let Some(max_age) = self.max_age {
+            let every = (max_age / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+            ctx.run_interval(every, move |act, _| {
+                if let Ok(age) = chrono::Duration::from_std(max_age) {
+                    act.writer.drop_older_than(act.clock.now() - age);
+                }
+            });
+        }
         self.health.set(NAME, ComponentState::Ready);
         tracing::info!(
             queue_depth = self.core.depth(),
@@ -289,6 +355,11 @@ impl Supervised for OutboxActor {
                     loaded.confirmed_seq,
                     loaded.pending.iter().copied(),
                 );
+                self.gaps = loaded
+                    .gaps
+                    .iter()
+                    .map(|g| (g.first_seq, g.clone()))
+                    .collect();
                 if let Some(drain) = self.drain.as_ref().filter(|d| d.enabled()) {
                     self.core.enable_bulk(drain.policy);
                 }
@@ -345,6 +416,15 @@ impl Handler<FromWriter> for OutboxActor {
                 },
             ),
             WriterEvent::StorageRecovered => a.health.set(NAME, ComponentState::Ready),
+            WriterEvent::Dropped { gap, upto, count } => {
+                let seqs = a.core.dropped(upto, a.now());
+                a.dropped.set(a.dropped.get() + count);
+                a.gaps.insert(gap.first_seq, gap);
+                a.unreadable = a.unreadable.split_off(&(upto + 1));
+                a.depth.set(a.core.depth());
+                a.publish(seqs);
+                a.send_gaps();
+            }
         });
     }
 }
@@ -353,7 +433,8 @@ impl Handler<AttachUplink> for OutboxActor {
     type Result = ();
 
     fn handle(&mut self, msg: AttachUplink, _: &mut Context<Self>) {
-        self.uplink = Some(msg.0);
+        self.uplink = Some(msg.events);
+        self.gap_uplink = Some(msg.gaps);
     }
 }
 
@@ -371,6 +452,7 @@ impl Handler<LinkUp> for OutboxActor {
             }
             a.publish(seqs);
             a.drain();
+            a.send_gaps();
         });
     }
 }

@@ -21,7 +21,7 @@ pub use actor::{Append, OutboxActor};
 pub use key::{KeyError, OutboxKey};
 pub use state::{OutboxPolicy, OutboxState};
 pub use store::{Loaded, Store, StoreError};
-pub use writer::{AppendRequest, WriterConfig, WriterEvent, WriterHandle};
+pub use writer::{AppendRequest, WhenFull, WriterConfig, WriterEvent, WriterHandle};
 
 /// Why an activation was not stored (the HTTP layer answers 503 with this message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +47,21 @@ impl QueueDepth {
 
     pub fn set(&self, depth: u64) {
         self.0.store(depth, Ordering::Relaxed);
+    }
+}
+
+/// How many events the outbox's bounds ever dropped (persisted in the store; each drop is also
+/// reported to the cloud by a gap record); shown in `/readyz` and the device status.
+#[derive(Debug, Clone, Default)]
+pub struct DroppedCount(Arc<AtomicU64>);
+
+impl DroppedCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, total: u64) {
+        self.0.store(total, Ordering::Relaxed);
     }
 }
 

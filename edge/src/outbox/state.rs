@@ -28,6 +28,9 @@
 //! - A batch refused as too large (413) is queued again and later batches are half as big.
 //! - A refused token (401) turns the drain off for good: everything goes over MQTT.
 //! - The drain ends when every event up to the mark is confirmed.
+//!
+//! Bounds: events the outbox's size or age bound dropped leave the bookkeeping through
+//! [`OutboxState::dropped`] (a gap record, sent by the actor, tells the cloud), whatever their stage.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -202,7 +205,19 @@ impl OutboxState {
             return (None, Vec::new());
         }
         self.confirmed = acked_seq;
-        let kept = self.entries.split_off(&(acked_seq + 1));
+        self.forget_up_to(acked_seq);
+        (Some(acked_seq), self.next_publishes(now))
+    }
+
+    /// The outbox's bounds dropped every unsent event up to `upto` (a gap record reports them to
+    /// the cloud): they leave the bookkeeping unconfirmed. Returns what to publish now.
+    pub fn dropped(&mut self, upto: u64, now: Duration) -> Vec<u64> {
+        self.forget_up_to(upto);
+        self.next_publishes(now)
+    }
+
+    fn forget_up_to(&mut self, upto: u64) {
+        let kept = self.entries.split_off(&(upto + 1));
         for (seq, entry) in std::mem::replace(&mut self.entries, kept) {
             match entry.stage {
                 Stage::Queued => {
@@ -213,9 +228,8 @@ impl OutboxState {
             }
         }
         if let Some(bulk) = &mut self.bulk {
-            bulk.batch.retain(|seq| *seq > acked_seq);
+            bulk.batch.retain(|seq| *seq > upto);
         }
-        (Some(acked_seq), self.next_publishes(now))
     }
 
     /// Time passed: events unconfirmed past their resend timeout are queued again.

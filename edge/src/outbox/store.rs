@@ -6,8 +6,12 @@
 //! per record, the record's key as associated data); `m/next_seq` and `m/confirmed_seq` → u64
 //! big-endian (plain: counters, no event data); `m/key_check` → a known text sealed with the key,
 //! written when the outbox is created and verified at every open, so a wrong key is refused at start
-//! rather than at the first read. Events are contiguous: every `seq` in `confirmed+1 .. next_seq` is
-//! stored.
+//! rather than at the first read. `g/<first seq>` → a [`GapRecord`] (sealed like an event): events
+//! dropped by the outbox's bounds, kept until the cloud confirms past its `last_seq`;
+//! `m/dropped_total` → how many events the bounds ever dropped (plain u64).
+//!
+//! Invariant: every `seq` in `confirmed+1 .. next_seq` is either stored as an event or covered by a
+//! stored gap record, and the gap records cover the lowest of those seqs (the oldest go first).
 //!
 //! Storage failures: after an IO error (a full disk) sled refuses every later write until it is
 //! reopened (reads still work). [`Store::recover`] reopens it in place once the disk has room (the
@@ -21,7 +25,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use protocol::EventEnvelope;
+use protocol::{EventEnvelope, GapRecord};
 
 use super::key::OutboxKey;
 use super::seal::{SealError, Sealer};
@@ -30,6 +34,8 @@ const EVENT_PREFIX: &[u8] = b"e/";
 const NEXT_SEQ: &[u8] = b"m/next_seq";
 const CONFIRMED_SEQ: &[u8] = b"m/confirmed_seq";
 const KEY_CHECK: &[u8] = b"m/key_check";
+const GAP_PREFIX: &[u8] = b"g/";
+const DROPPED_TOTAL: &[u8] = b"m/dropped_total";
 const KEY_CHECK_TEXT: &[u8] = b"vigie-edge outbox key check v1";
 /// sled needs a fresh segment (512 KiB) to reopen: below this much free space, [`Store::recover`]
 /// keeps the failed handle (reads still work on it) instead of closing it for an open that fails.
@@ -118,6 +124,22 @@ pub struct Loaded {
     pub confirmed_seq: u64,
     /// Stored, unconfirmed events, ascending.
     pub pending: Vec<u64>,
+    /// Gap records the cloud has not confirmed yet, ascending.
+    pub gaps: Vec<GapRecord>,
+    /// Events the bounds ever dropped.
+    pub dropped_total: u64,
+}
+
+/// Events dropped by the outbox's bounds in the same atomic write as an append (or alone): the
+/// oldest unconfirmed events `first..=last`, and the gap record that now covers them (new, or an
+/// earlier one extended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropping {
+    pub first: u64,
+    pub last: u64,
+    pub gap: GapRecord,
+    /// The new total of dropped events.
+    pub dropped_total: u64,
 }
 
 /// A handle on the outbox database; cheap to clone, and every clone sees a [`Store::recover`].
@@ -137,6 +159,13 @@ fn event_key(seq: u64) -> [u8; 10] {
     let mut key = [0u8; 10];
     key[..2].copy_from_slice(EVENT_PREFIX);
     key[2..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn gap_key(first_seq: u64) -> [u8; 10] {
+    let mut key = [0u8; 10];
+    key[..2].copy_from_slice(GAP_PREFIX);
+    key[2..].copy_from_slice(&first_seq.to_be_bytes());
     key
 }
 
@@ -251,19 +280,83 @@ impl Store {
                     }
                 }
             }
-            let last = pending.last().copied().unwrap_or(0).max(confirmed_seq);
+            let mut gaps = Vec::new();
+            for item in db.scan_prefix(GAP_PREFIX) {
+                let (key, sealed) = item?;
+                let gap = self.open_gap(&key, &sealed)?;
+                if gap.last_seq > confirmed_seq {
+                    gaps.push(gap);
+                }
+            }
+            let last = pending
+                .last()
+                .copied()
+                .unwrap_or(0)
+                .max(confirmed_seq)
+                .max(gaps.last().map_or(0, |g| g.last_seq));
             let next_seq = read_u64(db, NEXT_SEQ)?.max(last + 1);
             Ok(Loaded {
                 next_seq,
                 confirmed_seq,
                 pending,
+                gaps,
+                dropped_total: read_u64(db, DROPPED_TOTAL)?,
             })
         })
+    }
+
+    fn open_gap(&self, key: &[u8], sealed: &[u8]) -> Result<GapRecord, StoreError> {
+        let seq = key
+            .strip_prefix(GAP_PREFIX)
+            .and_then(|k| <[u8; 8]>::try_from(k).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let json = self
+            .inner
+            .sealer
+            .open(key, sealed)
+            .map_err(|source| StoreError::Tampered { seq, source })?;
+        GapRecord::from_json(&json).map_err(|e| StoreError::Corrupt {
+            seq,
+            reason: format!("gap record: {e}"),
+        })
+    }
+
+    /// Deletes the events `dropping.first..=dropping.last` and writes the gap record covering them,
+    /// with `events` and `next_seq`, in one atomic batch. Not durable until [`Store::flush`].
+    pub fn append_dropping(
+        &self,
+        events: &[EventEnvelope],
+        next_seq: u64,
+        dropping: &Dropping,
+    ) -> Result<(), StoreError> {
+        let mut batch = self.append_batch(events, next_seq)?;
+        for seq in dropping.first..=dropping.last {
+            batch.remove(&event_key(seq));
+        }
+        let key = gap_key(dropping.gap.first_seq);
+        let sealed = self
+            .inner
+            .sealer
+            .seal(&key, &dropping.gap.to_json())
+            .map_err(StoreError::Seal)?;
+        batch.insert(&key, sealed);
+        batch.insert(DROPPED_TOTAL, &dropping.dropped_total.to_be_bytes());
+        self.with_db(|db| Ok(db.apply_batch(batch)?))
     }
 
     /// Inserts `events` (sealed) and records `next_seq`, atomically. Not durable until
     /// [`Store::flush`].
     pub fn append(&self, events: &[EventEnvelope], next_seq: u64) -> Result<(), StoreError> {
+        let batch = self.append_batch(events, next_seq)?;
+        self.with_db(|db| Ok(db.apply_batch(batch)?))
+    }
+
+    fn append_batch(
+        &self,
+        events: &[EventEnvelope],
+        next_seq: u64,
+    ) -> Result<sled::Batch, StoreError> {
         let mut batch = sled::Batch::default();
         for e in events {
             let key = event_key(e.seq);
@@ -275,7 +368,7 @@ impl Store {
             batch.insert(&key, sealed);
         }
         batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());
-        self.with_db(|db| Ok(db.apply_batch(batch)?))
+        Ok(batch)
     }
 
     /// Removes `seqs` and restores `next_seq` (undoing an append whose flush failed).
@@ -288,7 +381,8 @@ impl Store {
         self.with_db(|db| Ok(db.apply_batch(batch)?))
     }
 
-    /// Deletes every event up to `acked_seq` and records it as confirmed (with `next_seq`), atomically.
+    /// Deletes every event up to `acked_seq`, and the gap records it covers, and records it as
+    /// confirmed (with `next_seq`), atomically.
     /// Returns how many events were deleted.
     pub fn confirm(&self, acked_seq: u64, next_seq: u64) -> Result<usize, StoreError> {
         self.with_db(|db| {
@@ -297,6 +391,16 @@ impl Store {
             for key in db.range(event_key(0)..=event_key(acked_seq)).keys() {
                 batch.remove(key?);
                 removed += 1;
+            }
+            // Gap records the cloud confirmed past (an extended one may still reach beyond).
+            for item in db.range(gap_key(0)..=gap_key(acked_seq)) {
+                let (key, sealed) = item?;
+                let covered = self
+                    .open_gap(&key, &sealed)
+                    .map_or(true, |gap| gap.last_seq <= acked_seq);
+                if covered {
+                    batch.remove(key);
+                }
             }
             batch.insert(CONFIRMED_SEQ, &acked_seq.to_be_bytes());
             batch.insert(NEXT_SEQ, &next_seq.to_be_bytes());

@@ -14,19 +14,32 @@
 //! [`WriterEvent::StorageRecovered`] tell the actor (readiness).
 //!
 //! Bounded: the request queue holds [`QUEUE_CAPACITY`] operations; when it is full an append is
-//! refused at once with [`OutboxError::Busy`] (the HTTP layer answers 503). Appends are also refused
-//! with [`OutboxError::Full`] when `max_events` unconfirmed events are already stored.
+//! refused at once with [`OutboxError::Busy`] (the HTTP layer answers 503).
+//!
+//! The outbox's bounds (`max_events`, and the age bound the actor asks for with
+//! [`WriterHandle::drop_older_than`]): with [`WhenFull::DropOldest`] the oldest unsent events make
+//! room, deleted in the same atomic write (and flush) as the append that needed the room, together
+//! with a gap record (`first_seq..=last_seq`, when, why) that extends the previous one when they
+//! touch; [`WriterEvent::Dropped`] tells the actor, which sends the record to the cloud. Nothing is
+//! dropped silently. With [`WhenFull::RefuseNew`] appends beyond `max_events` are refused with
+//! [`OutboxError::Full`] instead.
+//!
+//! Boot clock: each event carries the Linux `boot_id` and the milliseconds since boot at its commit
+//! (within one group commit of its detection), so that an offset measured against the cloud later
+//! in the same boot corrects its time even if the wall clock was stepped in between.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use protocol::{DeviceId, EventEnvelope, EventKind, SensorId, SCHEMA_VERSION};
+use protocol::{
+    DeviceId, EventEnvelope, EventKind, GapReason, GapRecord, SensorId, SCHEMA_VERSION,
+};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::store::{Loaded, Store, StoreError};
+use super::store::{Dropping, Loaded, Store, StoreError};
 use super::OutboxError;
 
 /// Operations waiting for the writer, at most.
@@ -47,7 +60,17 @@ type AppendReply = oneshot::Sender<Result<EventEnvelope, OutboxError>>;
 enum WriteOp {
     Append(AppendRequest, AppendReply),
     Confirm(u64),
+    DropOlderThan(DateTime<Utc>),
     Close(oneshot::Sender<()>),
+}
+
+/// What the outbox does when it holds `max_events` unsent events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// The oldest unsent events make room; a gap record reports them to the cloud.
+    DropOldest,
+    /// New events are refused (503) until the cloud confirms some.
+    RefuseNew,
 }
 
 /// Identity and limits the writer stamps on events.
@@ -56,7 +79,11 @@ pub struct WriterConfig {
     pub device: DeviceId,
     pub clock_synced: bool,
     pub max_events: u64,
+    pub when_full: WhenFull,
 }
+
+/// Age-bound drops read at most this many events per request (the next request goes on).
+const MAX_AGE_SCAN: u64 = 10_000;
 
 /// What the writer reports, on its own thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +94,13 @@ pub enum WriterEvent {
     StorageFailed(String),
     /// An append succeeded after a failure: the store works again.
     StorageRecovered,
+    /// The bounds dropped the unsent events up to `upto` (durably); `gap` is the record that
+    /// covers them, new or extended. Reported before the batch that needed the room.
+    Dropped {
+        gap: GapRecord,
+        upto: u64,
+        count: u64,
+    },
 }
 
 /// Called on the writer thread with every [`WriterEvent`].
@@ -106,6 +140,12 @@ impl WriterHandle {
         }
     }
 
+    /// Drops the unsent events that happened before `cutoff` (the age bound), oldest first, with
+    /// a gap record. Never blocks: with the queue full it is skipped (the next check retries).
+    pub fn drop_older_than(&self, cutoff: DateTime<Utc>) {
+        let _ = self.tx.try_send(WriteOp::DropOlderThan(cutoff));
+    }
+
     /// Flushes and stops the thread; the receiver answers when done.
     pub fn close(&self) -> oneshot::Receiver<()> {
         let (reply, rx) = oneshot::channel();
@@ -128,6 +168,9 @@ pub fn spawn(
         on_event,
         next_seq: loaded.next_seq,
         confirmed: loaded.confirmed_seq,
+        last_gap: loaded.gaps.last().cloned(),
+        dropped_total: loaded.dropped_total,
+        boot_id: crate::clock_sync::boot_id(),
         failed: None,
         degraded: false,
     };
@@ -144,6 +187,12 @@ struct Writer {
     on_event: OnEvent,
     next_seq: u64,
     confirmed: u64,
+    /// The newest gap record the cloud has not confirmed past: the next drop extends it when they
+    /// touch.
+    last_gap: Option<GapRecord>,
+    dropped_total: u64,
+    /// This boot's id (`None` where the system does not tell).
+    boot_id: Option<String>,
     /// The last storage failure, until the store is reopened.
     failed: Option<String>,
     /// A write failed and no append has succeeded since.
@@ -177,6 +226,7 @@ impl Writer {
                     self.commit(batch);
                 }
                 WriteOp::Confirm(acked) => self.confirm(acked),
+                WriteOp::DropOlderThan(cutoff) => self.drop_older_than(cutoff),
                 WriteOp::Close(reply) => {
                     if let Err(e) = self.store.flush() {
                         tracing::error!(error = %e, "outbox flush at shutdown failed");
@@ -206,6 +256,7 @@ impl Writer {
             Ok(Ok(())) => {
                 tracing::info!(next_seq = self.next_seq, previous = %reason, "outbox store reopened");
                 self.failed = None;
+                self.reload_gaps();
                 true
             }
             Ok(Err(e)) => {
@@ -234,8 +285,17 @@ impl Writer {
             return;
         }
         let first_seq = self.next_seq;
-        let depth = (first_seq - 1).saturating_sub(self.confirmed);
-        let room = self.config.max_events.saturating_sub(depth) as usize;
+        let depth = (first_seq - 1).saturating_sub(self.floor());
+        let room = match self.config.when_full {
+            WhenFull::RefuseNew => self.config.max_events.saturating_sub(depth) as usize,
+            WhenFull::DropOldest => self.config.max_events.min(batch.len() as u64) as usize,
+        };
+        let excess = (depth + room as u64).saturating_sub(self.config.max_events);
+        let dropping = match excess {
+            0 => None,
+            n => Some(self.plan_drop(n.min(depth), GapReason::MaxEvents)),
+        };
+        let boot = self.boot_id.clone().zip(crate::clock_sync::boot_ms());
         let mut accepted = Vec::new();
         let mut replies = Vec::new();
         for (i, (req, reply)) in batch.into_iter().enumerate() {
@@ -254,8 +314,8 @@ impl Writer {
                 kind: req.kind,
                 occurred_at: protocol::time::to_millis(req.occurred_at),
                 clock_synced: self.config.clock_synced,
-                boot_id: None,
-                boot_ms: None,
+                boot_id: boot.as_ref().map(|(id, _)| id.clone()),
+                boot_ms: boot.as_ref().map(|(_, ms)| *ms),
                 clock_offset_ms: None,
             });
             replies.push(reply);
@@ -265,7 +325,10 @@ impl Writer {
         }
         let next_seq = first_seq + accepted.len() as u64;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            self.store.append(&accepted, next_seq)?;
+            match &dropping {
+                Some(d) => self.store.append_dropping(&accepted, next_seq, d)?,
+                None => self.store.append(&accepted, next_seq)?,
+            }
             self.store.flush()
         }));
         // A sealing failure (the random generator) leaves sled healthy; anything else may not.
@@ -291,6 +354,9 @@ impl Writer {
             return;
         }
         self.next_seq = next_seq;
+        if let Some(d) = dropping {
+            self.dropped(d);
+        }
         for e in &accepted {
             tracing::info!(event_id = %e.id, seq = e.seq, sensor = %e.sensor, kind = %e.kind, "event stored");
         }
@@ -301,6 +367,125 @@ impl Writer {
         (self.on_event)(WriterEvent::Stored(accepted.clone()));
         for (reply, e) in replies.into_iter().zip(accepted) {
             let _ = reply.send(Ok(e));
+        }
+    }
+
+    /// Every seq up to here is confirmed or dropped: the oldest unsent event is the next one.
+    fn floor(&self) -> u64 {
+        self.last_gap
+            .as_ref()
+            .map_or(self.confirmed, |g| g.last_seq.max(self.confirmed))
+    }
+
+    /// The drop of the `count` oldest unsent events: their range and the gap record covering them.
+    fn plan_drop(&self, count: u64, reason: GapReason) -> Dropping {
+        let first = self.floor() + 1;
+        let last = first + count - 1;
+        let now = protocol::time::to_millis(Utc::now());
+        let at = |seq: u64| match self.store.get(seq) {
+            Ok(Some(e)) => e.occurred_at,
+            _ => now,
+        };
+        let (oldest_at, newest_at) = (at(first), at(last));
+        let gap = match &self.last_gap {
+            Some(g) if g.last_seq + 1 == first => GapRecord {
+                last_seq: last,
+                reason,
+                newest_at,
+                dropped_at: now,
+                ..g.clone()
+            },
+            _ => GapRecord {
+                schema_version: SCHEMA_VERSION,
+                device: self.config.device.clone(),
+                first_seq: first,
+                last_seq: last,
+                reason,
+                oldest_at,
+                newest_at,
+                dropped_at: now,
+            },
+        };
+        Dropping {
+            first,
+            last,
+            gap,
+            dropped_total: self.dropped_total + count,
+        }
+    }
+
+    /// A drop is durable: remember it and tell the actor.
+    fn dropped(&mut self, d: Dropping) {
+        let count = d.last - d.first + 1;
+        tracing::warn!(
+            first_seq = d.first,
+            last_seq = d.last,
+            count,
+            reason = d.gap.reason.as_str(),
+            gap_first_seq = d.gap.first_seq,
+            dropped_total = d.dropped_total,
+            "outbox bound reached: dropped the oldest unsent events (a gap record reports them)"
+        );
+        self.dropped_total = d.dropped_total;
+        self.last_gap = Some(d.gap.clone());
+        (self.on_event)(WriterEvent::Dropped {
+            gap: d.gap,
+            upto: d.last,
+            count,
+        });
+    }
+
+    /// The age bound: drops the unsent events that happened before `cutoff`, oldest first, in one
+    /// atomic write with their gap record.
+    fn drop_older_than(&mut self, cutoff: DateTime<Utc>) {
+        if !self.recover() {
+            return;
+        }
+        let floor = self.floor();
+        let mut count = 0;
+        while count < MAX_AGE_SCAN && floor + count + 1 < self.next_seq {
+            match self.store.get(floor + count + 1) {
+                Ok(Some(e)) if e.occurred_at < cutoff => count += 1,
+                _ => break,
+            }
+        }
+        if count == 0 {
+            return;
+        }
+        let d = self.plan_drop(count, GapReason::MaxAge);
+        let written = catch_unwind(AssertUnwindSafe(|| {
+            self.store.append_dropping(&[], self.next_seq, &d)?;
+            self.store.flush()
+        }));
+        match written {
+            Ok(Ok(())) => self.dropped(d),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "dropping events past the age bound failed");
+                self.storage_failed(e.to_string());
+            }
+            Err(_) => self.storage_failed("the storage layer panicked".into()),
+        }
+    }
+
+    /// After a reopen: what is on disk decides (a failed write may or may not have landed).
+    fn reload_gaps(&mut self) {
+        match self.store.load() {
+            Ok(loaded) => {
+                let before = self.floor();
+                self.last_gap = loaded.gaps.last().cloned();
+                self.dropped_total = loaded.dropped_total;
+                if self.floor() > before {
+                    if let Some(gap) = self.last_gap.clone() {
+                        let upto = gap.last_seq;
+                        (self.on_event)(WriterEvent::Dropped {
+                            count: upto - before,
+                            gap,
+                            upto,
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reading the gap records after a reopen failed"),
         }
     }
 
@@ -321,6 +506,9 @@ impl Writer {
         match self.store.confirm(acked, self.next_seq) {
             Ok(removed) => {
                 self.confirmed = acked;
+                if self.last_gap.as_ref().is_some_and(|g| g.last_seq <= acked) {
+                    self.last_gap = None;
+                }
                 tracing::debug!(acked_seq = acked, removed, "confirmed events deleted");
             }
             Err(e) => {

@@ -34,6 +34,24 @@ pub struct PublishEvent {
     pub payload: Vec<u8>,
 }
 
+/// Publish a gap record (QoS 1); the outbox resends it until the cloud's ack passes it.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PublishGap {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// What the status reports besides the queue: API reachability, clock offset, dropped events;
+/// and the clock probe to run at each connect.
+#[derive(Clone, Default)]
+pub struct StatusFacts {
+    pub api: Option<crate::api::ApiStatus>,
+    pub clock: crate::clock_sync::ClockSync,
+    pub dropped: crate::outbox::DroppedCount,
+    pub prober: Option<crate::clock_sync::Prober>,
+}
+
 /// Publish an offline status and disconnect cleanly; answers when done (or after a timeout).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -61,6 +79,7 @@ pub struct UplinkActor {
     config: Config,
     outbox: Addr<OutboxActor>,
     depth: QueueDepth,
+    facts: StatusFacts,
     clock: SharedClock,
     health: HealthRegistry,
     restart: RestartPolicy,
@@ -77,6 +96,7 @@ impl UplinkActor {
         config: Config,
         outbox: Addr<OutboxActor>,
         depth: QueueDepth,
+        facts: StatusFacts,
         clock: SharedClock,
         health: HealthRegistry,
     ) -> Self {
@@ -87,6 +107,7 @@ impl UplinkActor {
             config,
             outbox,
             depth,
+            facts,
             clock,
             health,
             restart: RestartPolicy::standard(NAME),
@@ -131,9 +152,9 @@ impl UplinkActor {
                 .as_secs(),
             at: Some(protocol::time::to_millis(self.clock.now())),
             clock_synced: self.config.clock_synced,
-            api_reachable: None,
-            clock_offset_ms: None,
-            dropped_events: 0,
+            api_reachable: self.facts.api.as_ref().and_then(|a| a.get()),
+            clock_offset_ms: self.facts.clock.offset_ms(),
+            dropped_events: self.facts.dropped.get(),
         }
     }
 
@@ -183,6 +204,9 @@ impl UplinkActor {
             if let Err(e) = client.try_subscribe(ack_topic, QoS::AtLeastOnce) {
                 tracing::warn!(error = %e, "subscribing to the ack topic failed");
             }
+        }
+        if let Some(prober) = &self.facts.prober {
+            prober.probe_now();
         }
         self.publish_status(DeviceState::Online);
         self.outbox.do_send(LinkUp);
@@ -324,6 +348,20 @@ impl Handler<PublishEvent> for UplinkActor {
                 tracing::debug!(seq = msg.seq, error = %e, "publish not queued");
                 self.outbox.do_send(PublishFailed(msg.seq));
             }
+        }
+    }
+}
+
+impl Handler<PublishGap> for UplinkActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishGap, _: &mut Context<Self>) {
+        let Some(client) = self.client.as_ref().filter(|_| self.link == Link::Up) else {
+            return; // sent again at the next link up
+        };
+        match client.try_publish(msg.topic, QoS::AtLeastOnce, false, msg.payload) {
+            Ok(()) => self.tracker.requested(Tag::Gap),
+            Err(e) => tracing::debug!(error = %e, "gap record not queued; resent later"),
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum Tag {
     Event(u64),
     /// A status heartbeat.
     Status,
+    /// A gap record (confirmed by the cloud's ack, not by the PubAck).
+    Gap,
 }
 
 /// Requests waiting for their pkid, and pkids waiting for their PubAck.

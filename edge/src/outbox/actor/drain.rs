@@ -7,14 +7,13 @@
 
 use std::time::Duration;
 
-use ::actors::{Backoff, ComponentState, HealthRegistry};
+use ::actors::{Backoff, ComponentState};
 use actix::prelude::*;
 
 use super::OutboxActor;
-use crate::api::{ApiClient, BulkOutcome, BulkRequest, BulkWorker, Reachability};
+use crate::api::reachability::API;
+use crate::api::{ApiClient, ApiStatus, BulkOutcome, BulkRequest, BulkWorker};
 use crate::outbox::state::BulkPolicy;
-
-pub(super) const API: &str = "api";
 
 /// Everything the drain needs (built only when an API url and token are configured).
 pub struct BulkSetup {
@@ -22,6 +21,8 @@ pub struct BulkSetup {
     pub policy: BulkPolicy,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Shared with the clock probe.
+    pub api: ApiStatus,
 }
 
 /// From the worker thread: the answer to the batch of `seqs`.
@@ -37,7 +38,7 @@ pub(super) struct Drain {
     pub(super) policy: BulkPolicy,
     worker: BulkWorker,
     backoff: Backoff,
-    reachability: Reachability,
+    api: ApiStatus,
     /// A request is with the worker (survives an actor restart, unlike the core's batch).
     request_out: bool,
     /// The token was refused: no more drains.
@@ -49,19 +50,17 @@ impl Drain {
     /// Spawns the worker thread; `notify` delivers its answers to the actor.
     pub(super) fn spawn(
         setup: BulkSetup,
-        health: &HealthRegistry,
         notify: impl Fn(BulkAnswered) + Send + 'static,
     ) -> std::io::Result<Drain> {
         let (worker, _thread) = BulkWorker::spawn(
             setup.client,
             Box::new(move |seqs, outcome| notify(BulkAnswered { seqs, outcome })),
         )?;
-        health.register(API, false);
         Ok(Drain {
             policy: setup.policy,
             worker,
             backoff: Backoff::new(setup.retry_base, setup.retry_max),
-            reachability: Reachability::default(),
+            api: setup.api,
             request_out: false,
             disabled: false,
             draining: false,
@@ -100,7 +99,8 @@ impl OutboxActor {
         let mut seqs = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for seq in batch {
-            if let Some(event) = self.read_event(seq) {
+            if let Some(mut event) = self.read_event(seq) {
+                self.clock_sync.stamp(&mut event);
                 seqs.push(seq);
                 events.push(event.to_json());
             }
@@ -130,24 +130,11 @@ impl OutboxActor {
             BulkOutcome::Answered(_) | BulkOutcome::Unauthorized | BulkOutcome::TooLarge => true,
             BulkOutcome::Failed { reachable, .. } => *reachable,
         };
-        if let Some(reachable) = drain.reachability.observe(reachable) {
-            if reachable {
-                tracing::info!("the cloud API answers");
-                self.health.set(API, ComponentState::Ready);
-            } else {
-                let reason = match &msg.outcome {
-                    BulkOutcome::Failed { reason, .. } => reason.clone(),
-                    _ => String::new(),
-                };
-                tracing::warn!(%reason, "the cloud API is unreachable; bulk drain retries with backoff");
-                self.health.set(
-                    API,
-                    ComponentState::Degraded {
-                        reason: format!("unreachable: {reason}"),
-                    },
-                );
-            }
-        }
+        let reason = match &msg.outcome {
+            BulkOutcome::Failed { reason, .. } => reason.as_str(),
+            _ => "",
+        };
+        drain.api.observe(reachable, reason);
         match msg.outcome {
             BulkOutcome::Answered(report) => {
                 for rejected in &report.rejected {

@@ -544,3 +544,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn dropped_events_leave_the_window_unconfirmed_and_free_their_slots() {
+    let mut o = fresh(2);
+    for seq in 1..=5 {
+        o.stored(seq, S);
+    }
+    assert_eq!(o.link_up(S), [1, 2]);
+    // The bounds drop 1..=3 (two of them in flight): their slots go to the next events.
+    assert_eq!(o.dropped(3, S), [4, 5]);
+    assert_eq!(o.depth(), 2);
+    assert_eq!(o.confirmed_seq(), 0, "a drop is not a confirmation");
+    assert_eq!(o.stage(2), None);
+    // The cloud's ack passing the gap confirms as usual.
+    let (delete, _) = o.confirmed(5, S);
+    assert_eq!(delete, Some(5));
+    assert_eq!(o.depth(), 0);
+}

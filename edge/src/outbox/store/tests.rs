@@ -36,7 +36,9 @@ fn a_new_store_is_empty_and_starts_at_seq_one() {
         Loaded {
             next_seq: 1,
             confirmed_seq: 0,
-            pending: vec![]
+            pending: vec![],
+            gaps: vec![],
+            dropped_total: 0,
         }
     );
 }
