@@ -170,7 +170,7 @@ async fn login_answers_a_bearer_token_and_refuses_a_wrong_password_alike_for_unk
 async fn every_api_route_needs_a_valid_token() {
     let f = fixture();
     let app = app!(f.state);
-    for uri in ["/api/events", "/api/devices", "/api/stream"] {
+    for uri in ["/api/events", "/api/devices", "/api/stream", "/api/time"] {
         let (status, body) = call(&app, test::TestRequest::get().uri(uri)).await;
         assert_eq!(status, 401, "{uri}");
         assert!(
@@ -385,4 +385,26 @@ async fn a_gzip_compressed_bulk_post_is_accepted() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["inserted"], 2);
     assert_eq!(report["acked_seq"], 2);
+}
+
+#[actix_rt::test]
+async fn the_cloud_clock_answers_a_device_or_a_user_with_its_time() {
+    let f = fixture();
+    let app = app!(f.state);
+    for token in [&f.device_token, &f.viewer] {
+        let before = chrono::Utc::now();
+        let (status, body) = call(
+            &app,
+            test::TestRequest::get()
+                .uri("/api/time")
+                .insert_header(bearer(token)),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let now = protocol::time::parse(body["now"].as_str().unwrap()).unwrap();
+        assert!(
+            now >= protocol::time::to_millis(before) && now <= chrono::Utc::now(),
+            "{body}"
+        );
+    }
 }
