@@ -48,3 +48,5 @@ demo: deps
 bench: deps services
 	$(CARGO) build --release --workspace --bins --locked
 	$(CARGO) bench -p vigie-cloud --bench ingest --locked
+	$(CARGO) bench -p vigie-edge --bench outbox --locked
+	$(CARGO) bench -p vigie-edge --bench drain --locked

@@ -1,0 +1,484 @@
+//! Outbox append benchmark (prints figures; asserts nothing about speed). Run with `make bench`.
+//!
+//! All in one run, on the disk holding `target/` (a fresh directory under `target/tmp`, or under
+//! `VIGIE_BENCH_DIR`; its filesystem is printed and a tmpfs is refused):
+//! 1. the outbox as the edge runs it: the release `vigie-edge` (a simulated Pi, its default
+//!    configuration, a key from `vigie-edge keygen`, the link down: an MQTT URL nobody listens on,
+//!    JSON logs at `info` into a file) and `POST /sim/button`, answered 201 only once the event is
+//!    durable: the sensor actor, the outbox actor, the writer thread's group commit, every record
+//!    sealed with XChaCha20-Poly1305. 1, 8 and 64 clients (keep-alive connections), each sending
+//!    its next request as soon as the previous one is answered. events/s;
+//! 2. baselines, one write at a time, with records the size of a stored (sealed) event: a raw sled
+//!    `insert` + `flush` (one append without group commit), a plain file `write` + `fdatasync`
+//!    (a durable append) and `pwrite` + `fdatasync` in a preallocated file (the device's flush
+//!    alone); the outbox rates are printed as ratios to the first two;
+//! 3. the power-cut window as configured. A 201 goes out once the writer's `Store::flush` (sled's
+//!    `Db::flush`) returns. On Linux, sled 0.34 makes that flush with `pwrite` and
+//!    `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)` on the range it wrote, not `fsync`: the
+//!    bytes reach the device, but neither the file's metadata (its size and block map, which change
+//!    whenever the log grows) nor the device's write cache is flushed (sled issues #1452, #1351).
+//!    sled's flusher thread `fsync`s the log file every `flush_every_ms` (500 ms, sled's default,
+//!    which the edge keeps). So an answered event survives a crash of the process at once (it is in
+//!    the kernel), and a power cut only after the next `fsync`. The bench measures it: it runs the
+//!    64-client case again with the edge under `strace` (`fsync`, `fdatasync` and
+//!    `sync_file_range` only, `--seccomp-bpf` so nothing else is slowed), records when each 201
+//!    arrived, and prints the most answered events not yet covered by an `fsync` of sled's log at
+//!    any moment, and how long an answered event waited for one. Without `strace` it prints the
+//!    estimate (rate × 500 ms). Requests not answered yet (at most one per client) are the
+//!    caller's to retry.
+//!
+//! `VIGIE_BENCH_SECS` (3) sets each measurement's duration.
+
+mod support;
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use vigie_edge::outbox::{key, Store};
+
+use support::{agent, bench_dir, env_or, epoch_secs, fire, free_port, print_disk, EdgeFiles};
+
+const CLIENTS: [usize; 3] = [1, 8, 64];
+/// sled's default `flush_every_ms` (the edge opens sled with its defaults).
+const SLED_FSYNC_EVERY: Duration = Duration::from_millis(500);
+
+/// One append run.
+#[derive(Default)]
+struct Run {
+    appended: u64,
+    refused: u64,
+    elapsed: Duration,
+    /// When each 201 arrived, in seconds since the Unix epoch (only when asked for).
+    answered_at: Vec<f64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.appended as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// A simulated Pi with the link down (and no API), its files in `dir`.
+fn start_edge(dir: &Path, wrapper: &[&OsStr]) -> (EdgeFiles, support::Edge) {
+    let files = EdgeFiles::new(dir, "bench-pi", "");
+    let edge = files.start(
+        &dir.join("edge.log"),
+        &format!("mqtt://127.0.0.1:{}", free_port()),
+        None,
+        "info",
+        wrapper,
+    );
+    (files, edge)
+}
+
+/// `clients` concurrent clients firing `POST /sim/button` at `base` for `duration`.
+fn fire_for(base: &str, clients: usize, duration: Duration, record: bool) -> Run {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(move || {
+                    let agent = agent();
+                    let mut run = Run::default();
+                    while Instant::now() < deadline {
+                        if fire(&agent, base) {
+                            run.appended += 1;
+                            if record {
+                                run.answered_at.push(epoch_secs());
+                            }
+                        } else {
+                            run.refused += 1;
+                        }
+                    }
+                    run
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut total = Run {
+        elapsed: start.elapsed(),
+        ..Run::default()
+    };
+    for run in runs {
+        total.appended += run.appended;
+        total.refused += run.refused;
+        total.answered_at.extend(run.answered_at);
+    }
+    total
+}
+
+/// The size of the first stored event (sealed), read back through the outbox's store.
+fn record_len(files: &EdgeFiles) -> usize {
+    let key = key::load(&files.key).unwrap();
+    let (store, _) = Store::open(&files.data, &key).unwrap();
+    store.raw_event(1).unwrap().map_or(0, |r| r.len())
+}
+
+/// The outbox's store alone, as the writer's group commit uses it: `group` events sealed and
+/// written in one sled batch (`Store::append`), then one `Store::flush`, one group at a time:
+/// events/s. No actor, no thread hop, no HTTP: the storage ceiling of the append path.
+fn store_rate(dir: &Path, group: u64, duration: Duration) -> f64 {
+    let key = vigie_edge::outbox::OutboxKey::random().unwrap();
+    let (store, loaded) = Store::open(dir, &key).unwrap();
+    let mut next = loaded.next_seq;
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        let events: Vec<protocol::EventEnvelope> = (next..next + group)
+            .map(|seq| {
+                let json = serde_json::json!({
+                    "schema_version": 1, "id": uuid::Uuid::now_v7(), "device": "bench-pi",
+                    "seq": seq, "sensor": "mat-1", "kind": "button_pressed",
+                    "occurred_at": protocol::time::format(chrono::Utc::now()),
+                    "clock_synced": true
+                });
+                protocol::EventEnvelope::from_json(json.to_string().as_bytes()).unwrap()
+            })
+            .collect();
+        next += group;
+        store.append(&events, next).unwrap();
+        store.flush().unwrap();
+    }
+    (next - loaded.next_seq) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A preallocated file, one `pwrite` + `fdatasync` at a time over records of `len` bytes (no size
+/// change, so no metadata to commit: the device's cache flush alone): writes/s.
+fn overwrite_baseline(path: &Path, len: usize, duration: Duration) -> f64 {
+    use std::os::unix::fs::FileExt as _;
+    let slots: u64 = 100_000;
+    let file = std::fs::File::create(path).unwrap();
+    file.write_all_at(&vec![0_u8; len * slots as usize], 0)
+        .unwrap();
+    file.sync_all().unwrap();
+    let record = vec![0x5a_u8; len];
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    while start.elapsed() < duration {
+        file.write_all_at(&record, (n % slots) * len as u64)
+            .unwrap();
+        file.sync_data().unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Raw sled, one `insert` + `flush` at a time, records of `len` bytes: writes/s.
+fn sled_baseline(dir: &Path, len: usize, duration: Duration) -> f64 {
+    let db = sled::Config::new().path(dir).open().unwrap();
+    let record = vec![0x5a_u8; len];
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    while start.elapsed() < duration {
+        n += 1;
+        db.insert(n.to_be_bytes(), record.as_slice()).unwrap();
+        db.flush().unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A plain file, one `write` + `fdatasync` at a time, appending records of `len` bytes: writes/s.
+fn fdatasync_baseline(path: &Path, len: usize, duration: Duration) -> f64 {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let record = vec![0x5a_u8; len];
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    while start.elapsed() < duration {
+        file.write_all(&record).unwrap();
+        file.sync_data().unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// One completed sync syscall from the strace output.
+struct SyncCall {
+    name: String,
+    path: String,
+    entry: f64,
+    exit: f64,
+}
+
+/// Parses `strace -f -ttt -T -y` lines (`PID TIME name(FD<path>, ...) = 0 <DURATION>`, or an
+/// `<unfinished ...>` line and its `<... name resumed>` line).
+fn parse_strace(text: &str) -> Vec<SyncCall> {
+    let mut open: HashMap<&str, (String, String, f64)> = HashMap::new();
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        // `PID TIME rest`, or `TIME rest` while strace traces a single task.
+        let (pid, line) = match line.split_once(' ') {
+            Some((pid, rest)) if !pid.contains('.') => (pid, rest),
+            _ => ("", line),
+        };
+        let Some((time, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(time) = time.parse::<f64>() else {
+            continue;
+        };
+        if rest.starts_with("<... ") {
+            if let Some((name, path, entry)) = open.remove(pid) {
+                calls.push(SyncCall {
+                    name,
+                    path,
+                    entry,
+                    exit: time,
+                });
+            }
+            continue;
+        }
+        let Some((name, args)) = rest.split_once('(') else {
+            continue;
+        };
+        let path = args
+            .split_once('<')
+            .and_then(|(_, p)| p.split_once('>'))
+            .map(|(p, _)| p.to_owned())
+            .unwrap_or_default();
+        if rest.ends_with("<unfinished ...>") {
+            open.insert(pid, (name.to_owned(), path, time));
+            continue;
+        }
+        let took = rest
+            .rsplit_once('<')
+            .and_then(|(_, d)| d.strip_suffix('>')?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        calls.push(SyncCall {
+            name: name.to_owned(),
+            path,
+            entry: time,
+            exit: time + took,
+        });
+    }
+    calls
+}
+
+/// What a power cut could take, from the answer times and the `fsync`s of sled's log.
+struct Window {
+    /// The most events answered and not yet covered by an fsync, at any moment.
+    worst_events: usize,
+    /// How long answered events waited for an fsync that covers them (started after the answer).
+    wait_max: Duration,
+    wait_median: Duration,
+    /// Events never covered before the trace ended.
+    uncovered: usize,
+    gap_max: Duration,
+    gap_median: Duration,
+}
+
+fn window(mut answered: Vec<f64>, mut fsyncs: Vec<&SyncCall>) -> Window {
+    answered.sort_by(f64::total_cmp);
+    fsyncs.sort_by(|a, b| a.exit.total_cmp(&b.exit));
+    // An fsync covers the events answered before it started.
+    let mut covered = 0;
+    let mut worst = 0;
+    for f in &fsyncs {
+        let before_exit = answered.partition_point(|a| *a < f.exit);
+        worst = worst.max(before_exit.saturating_sub(covered));
+        covered = covered.max(answered.partition_point(|a| *a <= f.entry));
+    }
+    worst = worst.max(answered.len() - covered);
+    let mut waits: Vec<f64> = answered
+        .iter()
+        .filter_map(|a| {
+            fsyncs
+                .iter()
+                .filter(|f| f.entry >= *a)
+                .map(|f| f.exit - a)
+                .min_by(f64::total_cmp)
+        })
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let mut gaps: Vec<f64> = fsyncs.windows(2).map(|w| w[1].entry - w[0].entry).collect();
+    gaps.sort_by(f64::total_cmp);
+    let at = |v: &[f64], q: f64| {
+        Duration::from_secs_f64(
+            v.get(((v.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or(0.0),
+        )
+    };
+    Window {
+        worst_events: worst,
+        wait_max: at(&waits, 1.0),
+        wait_median: at(&waits, 0.5),
+        uncovered: answered.len() - waits.len(),
+        gap_max: at(&gaps, 1.0),
+        gap_median: at(&gaps, 0.5),
+    }
+}
+
+/// The 64-client run again with the edge under strace; `None` when strace is missing or fails.
+fn traced_run(
+    dir: &Path,
+    clients: usize,
+    duration: Duration,
+) -> Option<(Run, Vec<SyncCall>, String)> {
+    let trace = dir.join("strace.txt");
+    std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .ok()?;
+    let wrapper: Vec<&OsStr> = vec![
+        "strace".as_ref(),
+        "-f".as_ref(),
+        "--seccomp-bpf".as_ref(),
+        "-qq".as_ref(),
+        "-ttt".as_ref(),
+        "-T".as_ref(),
+        "-y".as_ref(),
+        "-e".as_ref(),
+        "trace=fsync,fdatasync,sync_file_range".as_ref(),
+        "-o".as_ref(),
+        trace.as_os_str(),
+    ];
+    let (files, edge) = start_edge(dir, &wrapper);
+    let run = fire_for(&edge.base, clients, duration, true);
+    edge.terminate();
+    let log = files.data.canonicalize().ok()?.join("db");
+    let calls = parse_strace(&std::fs::read_to_string(&trace).ok()?);
+    Some((run, calls, log.display().to_string()))
+}
+
+fn power_cut(dir: &Path, untraced: &Run, clients: usize, duration: Duration) {
+    println!(
+        "power cut a 201 goes out after its group commit's sled flush: pwrite + sync_file_range \
+         of the log, no fsync; sled's flusher thread fsyncs the log every {} ms",
+        SLED_FSYNC_EVERY.as_millis()
+    );
+    let Some((run, calls, log)) = traced_run(dir, clients, duration) else {
+        println!(
+            "power cut strace unavailable: estimated window {:.0} events ({} ms × {:.0} events/s)",
+            untraced.rate() * SLED_FSYNC_EVERY.as_secs_f64(),
+            SLED_FSYNC_EVERY.as_millis(),
+            untraced.rate()
+        );
+        return;
+    };
+    let on_log: Vec<&SyncCall> = calls.iter().filter(|c| c.path == log).collect();
+    if on_log.is_empty() {
+        println!(
+            "power cut no sync call on {log} in the trace ({} sync calls parsed, first on {:?}); \
+             set VIGIE_BENCH_KEEP=1 to keep it",
+            calls.len(),
+            calls.first().map(|c| c.path.as_str())
+        );
+    }
+    let fsyncs: Vec<&SyncCall> = on_log
+        .iter()
+        .copied()
+        .filter(|c| c.name == "fsync" || c.name == "fdatasync")
+        .collect();
+    let ranges = on_log.len() - fsyncs.len();
+    let log_len = std::fs::metadata(&log).map_or(0, |m| m.len());
+    let w = window(run.answered_at.clone(), fsyncs.clone());
+    println!(
+        "power cut measured with the edge under strace: {clients} clients for {:.1} s, {:.0} \
+         events/s ({:.2} of the untraced rate); {ranges} sync_file_range and {} fsync of sled's \
+         log ({} events per sync_file_range on average); the log grew to {:.1} MiB",
+        run.elapsed.as_secs_f64(),
+        run.rate(),
+        run.rate() / untraced.rate(),
+        fsyncs.len(),
+        run.appended / ranges.max(1) as u64,
+        log_len as f64 / (1024.0 * 1024.0),
+    );
+    println!(
+        "power cut fsync of the log every {:.0} ms (median; max gap {:.0} ms); an answered event \
+         waited {:.0} ms (median; max {:.0} ms) for the fsync covering it",
+        w.gap_median.as_secs_f64() * 1000.0,
+        w.gap_max.as_secs_f64() * 1000.0,
+        w.wait_median.as_secs_f64() * 1000.0,
+        w.wait_max.as_secs_f64() * 1000.0,
+    );
+    println!(
+        "power cut window: at worst {} answered (201) events not yet fsynced ({} never before \
+         the edge stopped); at the untraced rate, {:.0} events/s × max gap = {:.0} events",
+        w.worst_events,
+        w.uncovered,
+        untraced.rate(),
+        untraced.rate() * w.gap_max.as_secs_f64()
+    );
+    println!(
+        "power cut also at risk: requests not answered yet (no 201, the caller retries), at most \
+         {clients} (one per client; the writer queue holds 1024)"
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("outbox: bench");
+        return;
+    }
+    let duration = Duration::from_secs(env_or("VIGIE_BENCH_SECS", 3));
+    let dir = bench_dir();
+    print_disk(dir.path());
+    println!("binary    {}", support::bin("vigie-edge").display());
+
+    let mut len = 0;
+    let runs: Vec<(usize, Run)> = CLIENTS
+        .iter()
+        .map(|&n| {
+            let (files, edge) = start_edge(&dir.path().join(format!("clients-{n}")), &[]);
+            let run = fire_for(&edge.base, n, duration, false);
+            edge.terminate();
+            if len == 0 {
+                len = record_len(&files);
+            }
+            std::fs::remove_dir_all(&files.data).unwrap();
+            (n, run)
+        })
+        .collect();
+    let sled_rate = sled_baseline(&dir.path().join("sled"), len, duration);
+    let file_rate = fdatasync_baseline(&dir.path().join("fdatasync.bin"), len, duration);
+    let overwrite_rate = overwrite_baseline(&dir.path().join("overwrite.bin"), len, duration);
+    let store_rates: Vec<(u64, f64)> = [1, 16, 256]
+        .iter()
+        .map(|&group| {
+            let at = dir.path().join(format!("store-{group}"));
+            (group, store_rate(&at, group, duration))
+        })
+        .collect();
+
+    println!("record    one stored event: {len} bytes (sealed event envelope)");
+    println!("baseline  raw sled insert + flush, one at a time:   {sled_rate:>8.0} writes/s");
+    println!(
+        "baseline  file write + fdatasync, one at a time:    {file_rate:>8.0} writes/s (appending)"
+    );
+    println!(
+        "baseline  file pwrite + fdatasync, one at a time:   {overwrite_rate:>8.0} writes/s (preallocated: no size change)"
+    );
+    for (n, run) in &runs {
+        println!(
+            "outbox    {n:>2} client{} POST /sim/button → 201: {:>8.0} events/s = {:>5.2} × sled \
+             insert+flush, {:>6.2} × write+fdatasync{}",
+            if *n == 1 { " " } else { "s" },
+            run.rate(),
+            run.rate() / sled_rate,
+            run.rate() / file_rate,
+            if run.refused > 0 {
+                format!(" ({} refused)", run.refused)
+            } else {
+                String::new()
+            }
+        );
+    }
+    for (group, rate) in &store_rates {
+        println!(
+            "store     {group:>3} events per flush (Store::append + flush, sealed, no HTTP or \
+             actors): {rate:>8.0} events/s = {:>5.2} × sled insert+flush",
+            rate / sled_rate
+        );
+    }
+    let (n, widest) = runs.last().unwrap();
+    power_cut(&dir.path().join("power-cut"), widest, *n, duration);
+    support::keep_if_asked(dir);
+}
