@@ -94,10 +94,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         password_cost: PasswordCost::Standard,
     };
     let max_body = config.max_body_bytes;
+    let console_dir = config.console_dir.clone();
+    if console_dir.join("index.html").is_file() {
+        tracing::info!(console_dir = %console_dir.display(), "serving the web console at /");
+    } else {
+        tracing::warn!(console_dir = %console_dir.display(),
+            "no built web console there (run `make web`); / says so");
+    }
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .configure(|c| api::routes(c, max_body))
+            .configure(|c| api::console::configure(c, &console_dir))
     })
     .tcp_nodelay(true)
     .bind(config.listen)

@@ -50,6 +50,8 @@ pub struct RawConfig {
     pub ws_buffer: Option<usize>,
     /// Largest `POST /api/events` body in bytes (env `VIGIE_MAX_BODY_BYTES`).
     pub max_body_bytes: Option<usize>,
+    /// The built web console (`web/dist`) served at `/` (env `VIGIE_CONSOLE_DIR`).
+    pub console_dir: Option<PathBuf>,
 }
 
 /// Where the ingest connects.
@@ -75,6 +77,7 @@ pub struct Config {
     pub ingest_max_batch: usize,
     pub ws_buffer: usize,
     pub max_body_bytes: usize,
+    pub console_dir: PathBuf,
 }
 
 fn default_listen() -> &'static str {
@@ -85,6 +88,9 @@ fn default_mqtt_listen() -> &'static str {
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("vigie-data")
+}
+fn default_console_dir() -> PathBuf {
+    PathBuf::from("web/dist")
 }
 fn default_client_id() -> &'static str {
     "vigie-cloud"
@@ -123,6 +129,9 @@ impl RawConfig {
         set(&mut self.jwt_secret, "VIGIE_JWT_SECRET");
         if let Some(dir) = env("VIGIE_DATA_DIR") {
             self.data_dir = Some(dir.into());
+        }
+        if let Some(dir) = env("VIGIE_CONSOLE_DIR") {
+            self.console_dir = Some(dir.into());
         }
         fn number<T: std::str::FromStr>(
             env: &impl Fn(&str) -> Option<String>,
@@ -212,6 +221,10 @@ impl RawConfig {
                 "max_body_bytes (VIGIE_MAX_BODY_BYTES)",
                 self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             )?,
+            console_dir: self
+                .console_dir
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or_else(default_console_dir),
         })
     }
 }

@@ -408,3 +408,128 @@ async fn the_cloud_clock_answers_a_device_or_a_user_with_its_time() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn an_acknowledgement_is_stored_once_with_its_user_and_filters_the_listing() {
+    let f = fixture();
+    let app = app!(f.state);
+    let first = envelope("pi-1", 1, "button_pressed");
+    let second = envelope("pi-1", 2, "motion");
+    let (status, _) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/events")
+            .insert_header(bearer(&f.device_token))
+            .set_json(json!([first, second])),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ack = |id: &str, token: &str| {
+        test::TestRequest::post()
+            .uri(&format!("/api/events/{id}/ack"))
+            .insert_header(bearer(token))
+    };
+    let id = first["id"].as_str().unwrap();
+    let (status, item) = call(&app, ack(id, &f.viewer)).await;
+    assert_eq!(status, 200, "a viewer may acknowledge: {item}");
+    assert_eq!(item["acknowledged_by"], "vic");
+    let at = item["acknowledged_at"].clone();
+    assert!(at.is_string(), "{item}");
+    let (_, again) = call(&app, ack(id, &f.admin)).await;
+    assert_eq!(
+        (
+            again["acknowledged_by"].clone(),
+            again["acknowledged_at"].clone()
+        ),
+        (json!("vic"), at),
+        "the first acknowledgement is kept"
+    );
+
+    let list = |query: &str| {
+        test::TestRequest::get()
+            .uri(&format!("/api/events?{query}"))
+            .insert_header(bearer(&f.viewer))
+    };
+    let (_, open) = call(&app, list("acknowledged=false")).await;
+    let open: Vec<&Value> = open["items"].as_array().unwrap().iter().collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["id"], second["id"]);
+    let (_, done) = call(&app, list("acknowledged=true")).await;
+    assert_eq!(done["items"][0]["id"], first["id"]);
+    let (status, body) = call(&app, list("acknowledged=maybe")).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("acknowledged"),
+        "{body}"
+    );
+    let (_, recent) = call(&app, list("received_since=2000-01-01T00:00:00Z")).await;
+    assert_eq!(recent["items"].as_array().unwrap().len(), 2);
+    let (_, future) = call(&app, list("received_since=2100-01-01T00:00:00Z")).await;
+    assert!(future["items"].as_array().unwrap().is_empty());
+
+    let (status, _) = call(&app, ack(&uuid::Uuid::now_v7().to_string(), &f.admin)).await;
+    assert_eq!(status, 404);
+    let (status, body) = call(&app, ack("not-a-uuid", &f.admin)).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = call(&app, ack(id, &f.device_token)).await;
+    assert_eq!(status, 403, "a device cannot acknowledge");
+}
+
+#[actix_rt::test]
+async fn the_console_is_served_at_the_root_with_its_routes_falling_back_to_index_html() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>Vigie</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("assets/app.js"), "console.log('vigie')").unwrap();
+    let f = fixture();
+    let console_dir = dir.path().to_owned();
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(f.state.clone()))
+            .configure(|c| api::routes(c, MAX_BODY))
+            .configure(|c| api::console::configure(c, &console_dir)),
+    )
+    .await;
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+    for (uri, wanted, mime) in [
+        ("/", "<title>Vigie</title>", "text/html"),
+        ("/history/pi-1", "<title>Vigie</title>", "text/html"),
+        ("/assets/app.js", "console.log", "javascript"),
+    ] {
+        let resp = test::call_service(&app, get(uri)).await;
+        assert_eq!(resp.status().as_u16(), 200, "{uri}");
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(ctype.contains(mime), "{uri}: {ctype}");
+        let body = test::read_body(resp).await;
+        assert!(String::from_utf8_lossy(&body).contains(wanted), "{uri}");
+    }
+    // The API keeps its own answers: an unknown API route is a JSON 404, not the console.
+    let resp = test::call_service(&app, get("/api/nope")).await;
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = serde_json::from_slice(&test::read_body(resp).await).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("API route"), "{body}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let empty_dir = empty.path().to_owned();
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(f.state.clone()))
+            .configure(|c| api::routes(c, MAX_BODY))
+            .configure(|c| api::console::configure(c, &empty_dir)),
+    )
+    .await;
+    let resp = test::call_service(&app, get("/")).await;
+    assert_eq!(resp.status().as_u16(), 404);
+    let body = test::read_body(resp).await;
+    assert!(String::from_utf8_lossy(&body).contains("make web"));
+}

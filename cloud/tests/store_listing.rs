@@ -72,6 +72,7 @@ fn every_filter() -> Vec<EventFilter> {
                         kind: kind.clone(),
                         since,
                         until,
+                        ..EventFilter::default()
                     });
                 }
             }

@@ -30,6 +30,12 @@ pub struct EventItem {
     pub received_at: DateTime<Utc>,
     #[serde(default)]
     pub clock_synced: bool,
+    /// When a user acknowledged the alert (absent: not yet), and who.
+    #[serde(default, with = "crate::time::rfc3339_ms_opt")]
+    #[schemars(with = "Option<String>")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
 }
 
 impl EventItem {
@@ -44,6 +50,8 @@ impl EventItem {
             corrected_at: e.corrected_at(),
             received_at,
             clock_synced: e.clock_synced,
+            acknowledged_at: None,
+            acknowledged_by: None,
         }
     }
 }
@@ -132,6 +140,8 @@ pub enum StreamFrame {
     DeviceStatus(DeviceView),
     /// An alert: a device dropped events from its outbox (new or extended record).
     Gap(GapRecord),
+    /// A user acknowledged an event (the event as stored now).
+    Acknowledged(EventItem),
 }
 
 /// `GET /api/time`: the cloud's clock, for a device measuring its offset.

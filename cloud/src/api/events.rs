@@ -28,6 +28,8 @@ pub struct ListQuery {
     until: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    acknowledged: Option<String>,
+    received_since: Option<String>,
 }
 
 fn bad(param: &str, message: impl std::fmt::Display) -> ApiFailure {
@@ -60,6 +62,18 @@ fn parse_filter(q: &ListQuery) -> Result<(EventFilter, u32), ApiFailure> {
             .transpose()
     };
     let since = parse_time("since", &q.since)?;
+    let received_since = parse_time("received_since", &q.received_since)?;
+    let acknowledged = match q.acknowledged.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(bad(
+                "acknowledged",
+                format!("{other:?} must be true or false"),
+            ))
+        }
+    };
     let until = parse_time("until", &q.until)?;
     if let (Some(s), Some(u)) = (since, until) {
         if s > u {
@@ -84,6 +98,8 @@ fn parse_filter(q: &ListQuery) -> Result<(EventFilter, u32), ApiFailure> {
             kind,
             since,
             until,
+            acknowledged,
+            received_since,
         },
         limit,
     ))
@@ -110,6 +126,34 @@ pub async fn devices(
     let store = state.store.clone();
     let devices = blocking(move || store.list_devices()).await?;
     Ok(HttpResponse::Ok().json(devices))
+}
+
+/// `POST /api/events/{id}/ack`: a user acknowledges an alert (any role). Idempotent: the first
+/// acknowledgement is kept and repeats answer the same event. Pushed to every console as an
+/// `acknowledged` frame, so their unacknowledged counters agree.
+pub async fn acknowledge(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiFailure> {
+    let (user, _) = caller.require_user()?;
+    let user = user.to_owned();
+    let raw = path.into_inner();
+    let id = uuid::Uuid::try_parse(&raw)
+        .map_err(|_| ApiFailure::BadRequest(format!("event id {raw:?} is not a UUID")))?;
+    let store = state.store.clone();
+    let who = user.clone();
+    let outcome = blocking(move || store.acknowledge_event(id, &who, chrono::Utc::now())).await?;
+    let Some((item, newly)) = outcome else {
+        return Err(ApiFailure::NotFound(format!("no event {id}")));
+    };
+    if newly {
+        tracing::info!(event_id = %id, user = %user, "event acknowledged");
+        state
+            .hub
+            .do_send(Broadcast(vec![StreamFrame::Acknowledged(item.clone())]));
+    }
+    Ok(HttpResponse::Ok().json(item))
 }
 
 /// `GET /api/time`: the cloud's clock, for a device (or a console) measuring its offset. Any

@@ -1,6 +1,7 @@
 //! HTTP routes: `/api/*` (JWT or device token on every route), `/healthz`, `/readyz`, `/metrics`.
 
 mod caller;
+pub mod console;
 mod error;
 mod events;
 mod health;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/auth/login", web::post().to(login::login))
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))
+                .route("/events/{id}/ack", web::post().to(events::acknowledge))
                 .route("/devices", web::get().to(events::devices))
                 .route("/time", web::get().to(events::time))
                 .route("/stream", web::get().to(stream::stream))

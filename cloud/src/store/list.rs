@@ -33,6 +33,11 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Exclusive: events that occurred before this time (corrected time).
     pub until: Option<DateTime<Utc>>,
+    /// `Some(false)`: only events no one acknowledged; `Some(true)`: only acknowledged ones.
+    pub acknowledged: Option<bool>,
+    /// Inclusive: events the cloud stored at or after this time (a console catching up on what it
+    /// missed while disconnected, whatever their own time).
+    pub received_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -47,6 +52,8 @@ struct EventRow {
     clock_synced: bool,
     received_at: i64,
     corrected_at: i64,
+    acknowledged_at: Option<i64>,
+    acknowledged_by: Option<String>,
 }
 
 impl EventRow {
@@ -61,8 +68,35 @@ impl EventRow {
             corrected_at: protocol::time::from_epoch_ms(self.corrected_at),
             received_at: protocol::time::from_epoch_ms(self.received_at),
             clock_synced: self.clock_synced,
+            acknowledged_at: self.acknowledged_at.map(protocol::time::from_epoch_ms),
+            acknowledged_by: self.acknowledged_by,
         })
     }
+}
+
+/// Marks an event acknowledged by `user` at `at`, unless it already is (the first one is kept).
+/// Returns the event as stored afterwards, and whether this call acknowledged it; `None` when no
+/// event has this id.
+pub(super) fn acknowledge(
+    conn: &mut Db,
+    id: Uuid,
+    user: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<(EventItem, bool)>, StoreError> {
+    let key = id.as_hyphenated().to_string();
+    let changed = diesel::update(events::table.find(&key))
+        .filter(events::acknowledged_at.is_null())
+        .set((
+            events::acknowledged_at.eq(ms(at)),
+            events::acknowledged_by.eq(user),
+        ))
+        .execute(conn)?;
+    let row: Option<EventRow> = events::table
+        .find(&key)
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(|r| Ok((r.into_item()?, changed == 1))).transpose()
 }
 
 pub(super) fn page(
@@ -90,6 +124,14 @@ pub(super) fn page(
     }
     if let Some(until) = filter.until {
         query = query.filter(events::corrected_at.lt(ms(until)));
+    }
+    match filter.acknowledged {
+        Some(true) => query = query.filter(events::acknowledged_at.is_not_null()),
+        Some(false) => query = query.filter(events::acknowledged_at.is_null()),
+        None => {}
+    }
+    if let Some(since) = filter.received_since {
+        query = query.filter(events::received_at.ge(ms(since)));
     }
     if let Some(after) = &after {
         let last_id = after.id.as_hyphenated().to_string();

@@ -145,6 +145,17 @@ impl Store {
         events::insert(&mut *self.conn()?, events, received_at)
     }
 
+    /// Acknowledges an event for `user` (the first acknowledgement is kept). `None`: no such event;
+    /// otherwise the event and whether this call acknowledged it.
+    pub fn acknowledge_event(
+        &self,
+        id: uuid::Uuid,
+        user: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(EventItem, bool)>, StoreError> {
+        list::acknowledge(&mut *self.conn()?, id, user, at)
+    }
+
     /// Records a device's gap record (events it dropped from its outbox) and advances its acked_seq
     /// over them.
     pub fn record_gap(

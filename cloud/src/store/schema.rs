@@ -32,6 +32,8 @@ diesel::table! {
         received_at -> BigInt,
         schema_version -> BigInt,
         corrected_at -> BigInt,
+        acknowledged_at -> Nullable<BigInt>,
+        acknowledged_by -> Nullable<Text>,
     }
 }
 
