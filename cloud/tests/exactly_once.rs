@@ -122,27 +122,36 @@ fn a_cloud_that_dies_between_a_database_commit_and_its_mqtt_acks_stores_every_ev
         let stop = AtomicBool::new(false);
         let deadline = Instant::now() + Duration::from_secs(120);
         let (status, round) = std::thread::scope(|s| {
-            let firing = s.spawn(|| {
-                let agent = agent();
-                let mut round = Fired::default();
-                let mut i = 0;
-                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                    let fire = fire_at(&agent, &edge.base, kind(i));
-                    assert!(
-                        !matches!(fire, Fire::NoAnswer),
-                        "the edge stopped answering"
-                    );
-                    round.record(fire);
-                    i += 1;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                round
-            });
+            // Several clients, so a commit can hold several events.
+            let firing: Vec<_> = (0..FIRING_THREADS)
+                .map(|t| {
+                    let (stop, edge) = (&stop, &edge);
+                    s.spawn(move || {
+                        let agent = agent();
+                        let mut round = Fired::default();
+                        let mut i = t;
+                        while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                            let fire = fire_at(&agent, &edge.base, kind(i));
+                            assert!(
+                                !matches!(fire, Fire::NoAnswer),
+                                "the edge stopped answering"
+                            );
+                            round.record(fire);
+                            i += 1;
+                        }
+                        round
+                    })
+                })
+                .collect();
             let status = cloud.proc.wait_exit(Duration::from_secs(60));
             // A few more events while the cloud is down, then measure with nothing moving.
             std::thread::sleep(Duration::from_millis(300));
             stop.store(true, Ordering::SeqCst);
-            (status, firing.join().unwrap())
+            let mut round = Fired::default();
+            for f in firing {
+                round.extend(f.join().unwrap());
+            }
+            (status, round)
         });
         assert_eq!(
             status.signal(),
