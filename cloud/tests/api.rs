@@ -517,7 +517,10 @@ async fn the_console_is_served_at_the_root_with_its_routes_falling_back_to_index
     let resp = test::call_service(&app, get("/api/nope")).await;
     assert_eq!(resp.status().as_u16(), 404);
     let body: Value = serde_json::from_slice(&test::read_body(resp).await).unwrap();
-    assert!(body["error"].as_str().unwrap().contains("API route"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("API route"),
+        "{body}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     let empty_dir = empty.path().to_owned();
