@@ -233,28 +233,67 @@ impl Memory {
     }
 }
 
+/// A column of `events`: name, type, nullable.
+type Column = (String, String, bool);
+
+/// The columns of the cloud's `events` table, in order (whatever its migrations made them).
+fn event_columns(psql: &mut Psql) -> Vec<Column> {
+    psql.query(
+        "SELECT string_agg(column_name || ':' || data_type || ':' || is_nullable, ',' \
+         ORDER BY ordinal_position) FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name = 'events'",
+    )
+    .split(',')
+    .map(|c| {
+        let mut parts = c.split(':');
+        let name = parts.next().unwrap_or_default().to_owned();
+        let ty = parts.next().unwrap_or_default().to_owned();
+        (name, ty, parts.next() == Some("YES"))
+    })
+    .collect()
+}
+
+/// One row as the cloud stores an event: an event's values in the columns it knows; any other
+/// column NULL when it may be, else a value of its type.
+fn event_row(columns: &[Column], i: u64, now: i64) -> String {
+    let occurred = now - 1000 + (i % 1000) as i64;
+    let values: Vec<String> = columns
+        .iter()
+        .map(|(name, ty, nullable)| match name.as_str() {
+            "id" => format!("'{}'", uuid::Uuid::now_v7()),
+            "device" => format!("'{DEVICE}-base'"),
+            "seq" => (i + 1).to_string(),
+            "sensor" => "'mat-1'".into(),
+            "kind" => "'button_pressed'".into(),
+            "occurred_at" | "corrected_at" => occurred.to_string(),
+            "clock_synced" => "true".into(),
+            "received_at" => now.to_string(),
+            "schema_version" => "1".into(),
+            _ if *nullable => "NULL".into(),
+            _ => match ty.as_str() {
+                "bigint" | "integer" | "smallint" => occurred.to_string(),
+                "boolean" => "false".into(),
+                _ => "''".into(),
+            },
+        })
+        .collect();
+    format!("({})", values.join(","))
+}
+
 /// PostgreSQL alone: `n` rows of the `events` shape in 1,000-row INSERTs; rows/s.
 fn baseline(psql: &mut Psql, n: u64) -> f64 {
+    let columns = event_columns(psql);
+    let names: Vec<&str> = columns.iter().map(|(name, _, _)| name.as_str()).collect();
     psql.run("CREATE TABLE bench_baseline (LIKE events INCLUDING ALL)");
     let now = chrono::Utc::now().timestamp_millis();
     let statements: Vec<String> = (0..n)
         .collect::<Vec<_>>()
         .chunks(1000)
         .map(|chunk| {
-            let rows: Vec<String> = chunk
-                .iter()
-                .map(|i| {
-                    format!(
-                        "('{}','{DEVICE}-base',{},'mat-1','button_pressed',{},true,{now},1)",
-                        uuid::Uuid::now_v7(),
-                        i + 1,
-                        now - 1000 + (*i as i64 % 1000)
-                    )
-                })
-                .collect();
+            let rows: Vec<String> = chunk.iter().map(|i| event_row(&columns, *i, now)).collect();
             format!(
-                "INSERT INTO bench_baseline (id, device, seq, sensor, kind, occurred_at, \
-                 clock_synced, received_at, schema_version) VALUES {};",
+                "INSERT INTO bench_baseline ({}) VALUES {};",
+                names.join(", "),
                 rows.join(",")
             )
         })
