@@ -442,6 +442,7 @@ fn main() {
     let n = env_or("VIGIE_BENCH_DRAIN_EVENTS", 100_000);
     let dir = bench_dir();
     print_disk(dir.path());
+    support::print_load("at the start");
     println!("binaries  {} and vigie-cloud", bin("vigie-edge").display());
 
     let database = Database::create();
@@ -558,5 +559,6 @@ fn main() {
         "check     {distinct} distinct events stored ({over_mqtt}, the rest over POST /api/events)"
     );
     edge.terminate();
+    support::print_load("at the end");
     support::keep_if_asked(dir);
 }

@@ -146,6 +146,26 @@ fn store_rate(dir: &Path, group: u64, duration: Duration) -> f64 {
     (next - loaded.next_seq) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The three baselines, measured one after the other.
+struct Baselines {
+    sled: f64,
+    append: f64,
+    overwrite: f64,
+}
+
+impl Baselines {
+    fn measure(dir: &Path, len: usize, duration: Duration) -> Baselines {
+        std::fs::create_dir_all(dir).unwrap();
+        let b = Baselines {
+            sled: sled_baseline(&dir.join("sled"), len, duration),
+            append: fdatasync_baseline(&dir.join("append.bin"), len, duration),
+            overwrite: overwrite_baseline(&dir.join("overwrite.bin"), len, duration),
+        };
+        std::fs::remove_dir_all(dir).unwrap();
+        b
+    }
+}
+
 /// A preallocated file, one `pwrite` + `fdatasync` at a time over records of `len` bytes (no size
 /// change, so no metadata to commit: the device's cache flush alone): writes/s.
 fn overwrite_baseline(path: &Path, len: usize, duration: Duration) -> f64 {
@@ -421,25 +441,34 @@ fn main() {
     let duration = Duration::from_secs(env_or("VIGIE_BENCH_SECS", 3));
     let dir = bench_dir();
     print_disk(dir.path());
+    support::print_load("at the start");
     println!("binary    {}", support::bin("vigie-edge").display());
 
+    // Baselines twice, after the first run (which gives the record size) and after the last,
+    // so that a machine whose disk is busy with something else shows as two different figures.
     let mut len = 0;
-    let runs: Vec<(usize, Run)> = CLIENTS
-        .iter()
-        .map(|&n| {
-            let (files, edge) = start_edge(&dir.path().join(format!("clients-{n}")), &[]);
-            let run = fire_for(&edge.base, n, duration, false);
-            edge.terminate();
-            if len == 0 {
-                len = record_len(&files);
-            }
-            std::fs::remove_dir_all(&files.data).unwrap();
-            (n, run)
-        })
-        .collect();
-    let sled_rate = sled_baseline(&dir.path().join("sled"), len, duration);
-    let file_rate = fdatasync_baseline(&dir.path().join("fdatasync.bin"), len, duration);
-    let overwrite_rate = overwrite_baseline(&dir.path().join("overwrite.bin"), len, duration);
+    let mut baselines: Vec<Baselines> = Vec::new();
+    let mut runs: Vec<(usize, Run)> = Vec::new();
+    for &n in &CLIENTS {
+        let (files, edge) = start_edge(&dir.path().join(format!("clients-{n}")), &[]);
+        let run = fire_for(&edge.base, n, duration, false);
+        edge.terminate();
+        if len == 0 {
+            len = record_len(&files);
+            baselines.push(Baselines::measure(
+                &dir.path().join("baselines-1"),
+                len,
+                duration,
+            ));
+        }
+        std::fs::remove_dir_all(&files.data).unwrap();
+        runs.push((n, run));
+    }
+    baselines.push(Baselines::measure(
+        &dir.path().join("baselines-2"),
+        len,
+        duration,
+    ));
     let store_rates: Vec<(u64, f64)> = [1, 16, 256]
         .iter()
         .map(|&group| {
@@ -447,15 +476,27 @@ fn main() {
             (group, store_rate(&at, group, duration))
         })
         .collect();
+    let mean = |f: fn(&Baselines) -> f64| baselines.iter().map(f).sum::<f64>() / 2.0;
+    let sled_rate = mean(|b| b.sled);
+    let file_rate = mean(|b| b.append);
+    let both =
+        |f: fn(&Baselines) -> f64| format!("{:>6.0} / {:>6.0}", f(&baselines[0]), f(&baselines[1]));
 
     println!("record    one stored event: {len} bytes (sealed event envelope)");
-    println!("baseline  raw sled insert + flush, one at a time:   {sled_rate:>8.0} writes/s");
+    println!("baseline  (writes/s, one at a time, measured twice: after the 1-client run / after the 64-client run)");
     println!(
-        "baseline  file write + fdatasync, one at a time:    {file_rate:>8.0} writes/s (appending)"
+        "baseline  raw sled insert + flush:                  {}",
+        both(|b| b.sled)
     );
     println!(
-        "baseline  file pwrite + fdatasync, one at a time:   {overwrite_rate:>8.0} writes/s (preallocated: no size change)"
+        "baseline  file write + fdatasync (appending):       {}",
+        both(|b| b.append)
     );
+    println!(
+        "baseline  file pwrite + fdatasync (preallocated):   {} (no size change: the device flush alone)",
+        both(|b| b.overwrite)
+    );
+    println!("outbox    (ratios to the mean of the two baselines)");
     for (n, run) in &runs {
         println!(
             "outbox    {n:>2} client{} POST /sim/button → 201: {:>8.0} events/s = {:>5.2} × sled \
@@ -480,5 +521,6 @@ fn main() {
     }
     let (n, widest) = runs.last().unwrap();
     power_cut(&dir.path().join("power-cut"), widest, *n, duration);
+    support::print_load("at the end");
     support::keep_if_asked(dir);
 }

@@ -92,6 +92,17 @@ pub fn print_disk(dir: &Path) {
     );
 }
 
+/// Prints the machine's load (CPUs, load average): on a machine doing other work the figures move.
+pub fn print_load(when: &str) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!(
+        "machine   {when}: {} CPUs, load average {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.join(" ")
+    );
+}
+
 /// `(VmRSS, VmHWM)` of a process in KiB, from `/proc/PID/status`; `None` once it is gone.
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
