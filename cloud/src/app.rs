@@ -92,6 +92,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         health,
         max_body_bytes: config.max_body_bytes,
         password_cost: PasswordCost::Standard,
+        login_policy: crate::auth::LoginPolicy::default(),
+        login_throttle: crate::auth::LoginThrottle::default(),
     };
     let max_body = config.max_body_bytes;
     let console_dir = config.console_dir.clone();

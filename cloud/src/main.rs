@@ -112,6 +112,11 @@ fn main() -> anyhow::Result<()> {
                 role,
                 &hash_password(password, PasswordCost::Standard),
             )?;
+            store.audit(&cli_audit(
+                "user_added",
+                &name,
+                Some(format!("role {role:?}")),
+            ))?;
             eprintln!("user {name} added ({role:?})");
             Ok(())
         }
@@ -122,8 +127,28 @@ fn main() -> anyhow::Result<()> {
             let store = open_store(&config)?;
             let token = new_device_token();
             store.add_device(&id, &device_token_hash(&token))?;
+            store.audit(&cli_audit("device_added", id.as_str(), None))?;
             println!("{token}");
             Ok(())
         }
+    }
+}
+
+/// An audit entry for a change made on the command line (the actor is the OS user, if known).
+fn cli_audit(
+    action: &'static str,
+    target: &str,
+    detail: Option<String>,
+) -> vigie_cloud::store::AuditRecord {
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    vigie_cloud::store::AuditRecord {
+        at: chrono::Utc::now(),
+        actor: format!("cli:{who}"),
+        action,
+        target: Some(target.to_owned()),
+        detail,
+        source: None,
     }
 }

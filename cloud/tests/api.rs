@@ -8,10 +8,12 @@ use actix::Actor;
 use actix_web::{test, web, App};
 use serde_json::{json, Value};
 use vigie_cloud::api::{self, AppState};
-use vigie_cloud::auth::{device_token_hash, hash_password, Auth, PasswordCost, Role};
+use vigie_cloud::auth::{
+    device_token_hash, hash_password, Auth, LoginPolicy, LoginThrottle, PasswordCost, Role,
+};
 use vigie_cloud::hub::Hub;
 use vigie_cloud::ingest::IngestMetrics;
-use vigie_cloud::store::Store;
+use vigie_cloud::store::{NewSession, Store};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -21,6 +23,22 @@ struct Fixture {
     viewer: String,
     device_token: String,
     _dir: tempfile::TempDir,
+}
+
+/// An access token of a stored session (as a login makes).
+fn session_token(store: &Store, auth: &Auth, user: &str, role: Role) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = chrono::Utc::now();
+    store
+        .create_session(&NewSession {
+            id: &id,
+            username: user,
+            refresh_hash: &device_token_hash(&id),
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        })
+        .unwrap();
+    auth.issue(user, role, &id).access_token
 }
 
 fn fixture() -> Fixture {
@@ -48,8 +66,8 @@ fn fixture() -> Fixture {
         b"api-test-secret-api-test-secret!",
         Duration::from_secs(600),
     );
-    let admin = auth.issue("ada", Role::Admin).access_token;
-    let viewer = auth.issue("vic", Role::Viewer).access_token;
+    let admin = session_token(&store, &auth, "ada", Role::Admin);
+    let viewer = session_token(&store, &auth, "vic", Role::Viewer);
     let metrics = Arc::new(IngestMetrics::default());
     let state = AppState {
         store,
@@ -60,6 +78,12 @@ fn fixture() -> Fixture {
         health: actors::HealthRegistry::new(),
         max_body_bytes: MAX_BODY,
         password_cost: PasswordCost::Test,
+        login_policy: LoginPolicy {
+            max_failures: 3,
+            throttle_failures: 6,
+            ..LoginPolicy::default()
+        },
+        login_throttle: LoginThrottle::default(),
     };
     Fixture {
         state,
@@ -535,4 +559,155 @@ async fn the_console_is_served_at_the_root_with_its_routes_falling_back_to_index
     assert_eq!(resp.status().as_u16(), 404);
     let body = test::read_body(resp).await;
     assert!(String::from_utf8_lossy(&body).contains("make web"));
+}
+
+fn login_request(user: &str, password: &str, from: &str) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri("/api/auth/login")
+        .peer_addr(from.parse().unwrap())
+        .set_json(json!({"username": user, "password": password}))
+}
+
+#[actix_rt::test]
+async fn a_session_refreshes_once_per_refresh_token_and_a_logout_ends_its_access_tokens() {
+    let f = fixture();
+    let app = app!(f.state);
+    let (status, login) = call(&app, login_request("ada", "ada password", "127.0.0.2:5000")).await;
+    assert_eq!(status, 200, "{login}");
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+    assert!(login["refresh_expires_in"].as_u64().unwrap() > 86_400);
+
+    let refresh_with = |token: &str| {
+        test::TestRequest::post()
+            .uri("/api/auth/refresh")
+            .set_json(json!({ "refresh_token": token }))
+    };
+    let (status, next) = call(&app, refresh_with(&refresh)).await;
+    assert_eq!(status, 200, "{next}");
+    let access2 = next["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = next["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(refresh2, refresh, "the refresh token rotates");
+    let (status, body) = call(&app, refresh_with(&refresh)).await;
+    assert_eq!(status, 401, "a used refresh token works once: {body}");
+
+    let get_events = |token: &str| {
+        test::TestRequest::get()
+            .uri("/api/events")
+            .insert_header(bearer(token))
+    };
+    assert_eq!(call(&app, get_events(&access2)).await.0, 200);
+    let (status, _) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/auth/logout")
+            .insert_header(bearer(&access)),
+    )
+    .await;
+    assert_eq!(status, 204);
+    for token in [&access, &access2] {
+        let (status, body) = call(&app, get_events(token)).await;
+        assert_eq!(status, 401, "a logged-out session's tokens stop at once");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("session has ended"),
+            "{body}"
+        );
+    }
+    assert_eq!(call(&app, refresh_with(&refresh2)).await.0, 401);
+
+    // Another login is another session, unaffected.
+    let (_, again) = call(&app, login_request("ada", "ada password", "127.0.0.2:5000")).await;
+    let fresh = again["access_token"].as_str().unwrap();
+    assert_eq!(call(&app, get_events(fresh)).await.0, 200);
+}
+
+#[actix_rt::test]
+async fn repeated_failures_lock_the_user_and_throttle_the_address_and_the_audit_trail_shows_them() {
+    let f = fixture();
+    let app = app!(f.state);
+    // The fixture's policy: 3 failures lock a user; 6 from one address throttle it.
+    for _ in 0..3 {
+        let (status, _) = call(&app, login_request("vic", "wrong", "127.0.0.3:5000")).await;
+        assert_eq!(status, 401);
+    }
+    let resp = test::call_service(
+        &app,
+        login_request("vic", "vic password", "127.0.0.4:5000").to_request(),
+    )
+    .await;
+    assert_eq!(
+        resp.status().as_u16(),
+        429,
+        "locked, even with the right password"
+    );
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 15 * 60, "{retry}");
+
+    // Another user from another address is not affected; a throttled address is, whoever it tries.
+    assert_eq!(
+        call(&app, login_request("ada", "ada password", "127.0.0.5:5000"))
+            .await
+            .0,
+        200
+    );
+    for _ in 0..3 {
+        call(&app, login_request("nobody", "x", "127.0.0.3:5000")).await;
+    }
+    let (status, body) = call(&app, login_request("ada", "ada password", "127.0.0.3:5000")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("address"),
+        "{body}"
+    );
+
+    let audit = |token: &str| {
+        test::TestRequest::get()
+            .uri("/api/audit?limit=100")
+            .insert_header(bearer(token))
+    };
+    let (status, _) = call(&app, audit(&f.viewer)).await;
+    assert_eq!(status, 403, "a viewer cannot read the audit trail");
+    let (status, entries) = call(&app, audit(&f.admin)).await;
+    assert_eq!(status, 200, "{entries}");
+    let actions: Vec<(String, String)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for wanted in [
+        ("vic", "login_failed"),
+        ("vic", "user_locked"),
+        ("vic", "login_locked"),
+        ("ada", "login"),
+        ("nobody", "login_failed"),
+    ] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, b)| (a.as_str(), b.as_str()) == wanted),
+            "{wanted:?} in {actions:?}"
+        );
+    }
+    let text = entries.to_string();
+    assert!(
+        !text.contains("vic password") && !text.contains("wrong"),
+        "no secret in the trail"
+    );
+    assert!(text.contains("127.0.0.3"), "the source address is kept");
 }

@@ -27,7 +27,7 @@ fn now() -> u64 {
 /// Valid claims for `ada`, to be altered by each test.
 fn claims() -> serde_json::Value {
     json!({
-        "sub": "ada", "role": "admin", "iat": now(), "exp": now() + 600,
+        "sub": "ada", "role": "admin", "sid": "s-1", "iat": now(), "exp": now() + 600,
         "aud": "vigie-api", "iss": "vigie-cloud",
     })
 }
@@ -44,7 +44,7 @@ fn sign(claims: &serde_json::Value, alg: Algorithm, secret: &str) -> String {
 #[test]
 fn an_issued_token_verifies_as_its_user_and_role() {
     let auth = auth();
-    let token = auth.issue("ada", Role::Viewer);
+    let token = auth.issue("ada", Role::Viewer, "s-1");
     assert_eq!(token.token_type, "Bearer");
     assert_eq!(token.expires_in, 3600);
     assert!(!is_device_token(&token.access_token));
@@ -52,7 +52,8 @@ fn an_issued_token_verifies_as_its_user_and_role() {
         auth.verify_user_token(&token.access_token).unwrap(),
         Principal::User {
             username: "ada".into(),
-            role: Role::Viewer
+            role: Role::Viewer,
+            session: "s-1".into(),
         }
     );
 }
@@ -199,7 +200,7 @@ fn the_secret_file_is_created_with_mode_0600_and_reused_on_the_next_load() {
     assert_eq!(mode, 0o600, "mode {mode:o}");
     let contents = std::fs::read_to_string(&path).unwrap();
 
-    let token = first.issue("ada", Role::Admin).access_token;
+    let token = first.issue("ada", Role::Admin, "s-1").access_token;
     let second = Auth::load_or_create(None, dir.path(), HOUR).unwrap();
     assert!(second.verify_user_token(&token).is_ok());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), contents);
@@ -214,7 +215,7 @@ fn a_given_secret_wins_over_the_file_and_must_be_long_enough() {
     let dir = tempfile::tempdir().unwrap();
     let given = Auth::load_or_create(Some(SECRET), dir.path(), HOUR).unwrap();
     assert!(!dir.path().join(SECRET_FILE).exists());
-    let token = given.issue("ada", Role::Admin).access_token;
+    let token = given.issue("ada", Role::Admin, "s-1").access_token;
     assert!(auth().verify_user_token(&token).is_ok());
 
     let err = Auth::load_or_create(Some("short"), dir.path(), HOUR).unwrap_err();

@@ -89,14 +89,46 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// `POST /api/auth/login` answer.
+/// `POST /api/auth/login` and `POST /api/auth/refresh` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.
     pub token_type: String,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Trade it at `POST /api/auth/refresh` for a new access token (and a new refresh token: each
+    /// works once). Absent where no session exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds until the session (and its refresh token) ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<u64>,
+}
+
+/// `POST /api/auth/refresh` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// One line of the audit trail (`GET /api/audit`, admins only), newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    /// Increasing; pass the last one as `before` for the next page.
+    pub id: i64,
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub at: DateTime<Utc>,
+    /// The user (or `cli`) who acted.
+    pub actor: String,
+    /// `login`, `login_failed`, `login_locked`, `logout`, `user_added`, `device_added`,
+    /// `event_acknowledged`, ...
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    /// The client's address, for requests over HTTP.
+    pub source: Option<String>,
 }
 
 /// One device as `GET /api/devices` lists it.

@@ -6,8 +6,8 @@ use schemars::{schema_for, Schema};
 
 use crate::api::DeviceView;
 use crate::api::{
-    ApiError, ClockReading, EventItem, EventPage, IngestReport, LoginRequest, SimulatedEvent,
-    StreamFrame, TokenResponse,
+    ApiError, AuditEntry, ClockReading, EventItem, EventPage, IngestReport, LoginRequest,
+    RefreshRequest, SimulatedEvent, StreamFrame, TokenResponse,
 };
 use crate::{DeviceAck, DeviceStatus, EventEnvelope, GapRecord};
 
@@ -28,6 +28,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("simulated_event", schema_for!(SimulatedEvent)),
         ("gap_record", schema_for!(GapRecord)),
         ("clock_reading", schema_for!(ClockReading)),
+        ("refresh_request", schema_for!(RefreshRequest)),
+        ("audit_entry", schema_for!(AuditEntry)),
     ]
 }
 

@@ -21,9 +21,19 @@ impl Caller {
     /// Users (admin or viewer) may read.
     pub fn require_user(&self) -> Result<(&str, Role), ApiFailure> {
         match &self.0 {
-            Principal::User { username, role } => Ok((username, *role)),
+            Principal::User { username, role, .. } => Ok((username, *role)),
             Principal::Device { .. } => Err(ApiFailure::Forbidden(
                 "a device token can only post events; log in as a user".into(),
+            )),
+        }
+    }
+
+    /// Admins only (user and device management, the audit trail).
+    pub fn require_admin(&self) -> Result<&str, ApiFailure> {
+        match self.require_user()? {
+            (username, Role::Admin) => Ok(username),
+            (_, Role::Viewer) => Err(ApiFailure::Forbidden(
+                "this needs the admin role; a viewer can only look and acknowledge".into(),
             )),
         }
     }
@@ -84,11 +94,18 @@ impl FromRequest for Caller {
                     .map(|id| Caller(Principal::Device { id }))
                     .ok_or_else(|| ApiFailure::Unauthorized("unknown device token".into()));
             }
-            state
+            let principal = state
                 .auth
                 .verify_user_token(&token)
-                .map(Caller)
-                .map_err(|e| ApiFailure::Unauthorized(e.to_string()))
+                .map_err(|e| ApiFailure::Unauthorized(e.to_string()))?;
+            if let Principal::User { session, .. } = &principal {
+                if !super::login::session_active(&state.store, session).await? {
+                    return Err(ApiFailure::Unauthorized(
+                        "the session has ended (logged out or expired): log in again".into(),
+                    ));
+                }
+            }
+            Ok(Caller(principal))
         })
     }
 }

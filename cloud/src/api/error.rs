@@ -19,6 +19,9 @@ pub enum ApiFailure {
     NotFound(String),
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// 429 with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -33,6 +36,7 @@ impl ResponseError for ApiFailure {
             ApiFailure::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiFailure::NotFound(_) => StatusCode::NOT_FOUND,
             ApiFailure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiFailure::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -45,6 +49,9 @@ impl ResponseError for ApiFailure {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiFailure::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiFailure::TooManyRequests { retry_after_s, .. } = self {
+            response.insert_header(("Retry-After", retry_after_s.to_string()));
         }
         response.json(ApiError {
             error: self.to_string(),

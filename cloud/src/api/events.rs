@@ -149,11 +149,64 @@ pub async fn acknowledge(
     };
     if newly {
         tracing::info!(event_id = %id, user = %user, "event acknowledged");
+        super::login::audit(
+            &state,
+            crate::store::AuditRecord {
+                at: chrono::Utc::now(),
+                actor: user.clone(),
+                action: "event_acknowledged",
+                target: Some(id.to_string()),
+                detail: None,
+                source: None,
+            },
+        )
+        .await;
         state
             .hub
             .do_send(Broadcast(vec![StreamFrame::Acknowledged(item.clone())]));
     }
     Ok(HttpResponse::Ok().json(item))
+}
+
+/// `GET /api/audit?before=&limit=`: the audit trail, newest first (admins only).
+pub async fn audit_trail(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiFailure> {
+    caller.require_admin()?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "limit",
+                    format!("{s:?} must be a number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    let before = query
+        .before
+        .as_deref()
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| bad("before", format!("{s:?} is not an entry id")))
+        })
+        .transpose()?;
+    let store = state.store.clone();
+    let entries = blocking(move || store.list_audit(before, limit)).await?;
+    Ok(HttpResponse::Ok().json(entries))
+}
+
+/// `GET /api/audit` query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    before: Option<String>,
+    limit: Option<String>,
 }
 
 /// `GET /api/time`: the cloud's clock, for a device (or a console) measuring its offset. Any

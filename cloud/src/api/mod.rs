@@ -33,6 +33,8 @@ pub struct AppState {
     pub health: HealthRegistry,
     pub max_body_bytes: usize,
     pub password_cost: crate::auth::PasswordCost,
+    pub login_policy: crate::auth::LoginPolicy,
+    pub login_throttle: crate::auth::LoginThrottle,
 }
 
 /// Registers every route.
@@ -59,6 +61,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::scope("/api")
                 .route("/auth/login", web::post().to(login::login))
+                .route("/auth/refresh", web::post().to(login::refresh))
+                .route("/auth/logout", web::post().to(login::logout))
+                .route("/audit", web::get().to(events::audit_trail))
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))
                 .route("/events/{id}/ack", web::post().to(events::acknowledge))

@@ -1,4 +1,5 @@
-//! User tokens: HS256 JWTs with `sub`, `role`, `iat`, `exp`, `aud = vigie-api`, `iss = vigie-cloud`.
+//! User tokens: HS256 JWTs with `sub`, `role`, `sid` (the login session, checked on every request
+//! so that a logout ends it at once), `iat`, `exp`, `aud = vigie-api`, `iss = vigie-cloud`.
 //!
 //! Verification accepts HS256 only (so `alg: none` and key-confusion tokens are refused), requires
 //! every claim, and allows 30 s of clock skew on `exp`.
@@ -24,6 +25,7 @@ const LEEWAY_S: u64 = 30;
 struct Claims {
     sub: String,
     role: Role,
+    sid: String,
     iat: u64,
     exp: u64,
     aud: String,
@@ -79,13 +81,14 @@ impl Auth {
         self.ttl
     }
 
-    /// A signed token for this user, valid for the configured ttl.
-    pub fn issue(&self, username: &str, role: Role) -> TokenResponse {
+    /// A signed token for this user's session `sid`, valid for the configured ttl.
+    pub fn issue(&self, username: &str, role: Role, sid: &str) -> TokenResponse {
         let now = jsonwebtoken::get_current_timestamp();
         let expires_in = self.ttl.as_secs();
         let claims = Claims {
             sub: username.to_owned(),
             role,
+            sid: sid.to_owned(),
             iat: now,
             exp: now.saturating_add(expires_in),
             aud: AUDIENCE.to_owned(),
@@ -98,6 +101,8 @@ impl Auth {
             access_token,
             token_type: "Bearer".to_owned(),
             expires_in,
+            refresh_token: None,
+            refresh_expires_in: None,
         }
     }
 
@@ -116,6 +121,7 @@ impl Auth {
         Ok(Principal::User {
             username: data.claims.sub,
             role: data.claims.role,
+            session: data.claims.sid,
         })
     }
 }

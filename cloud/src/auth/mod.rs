@@ -10,6 +10,7 @@ pub mod device_token;
 mod jwt;
 pub mod password;
 mod secret;
+pub mod session;
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +22,7 @@ pub use device_token::{device_token_hash, is_device_token, new_device_token};
 pub use jwt::{Auth, AUDIENCE, ISSUER};
 pub use password::{hash_password, verify_password, PasswordCost};
 pub use secret::{SecretError, MIN_SECRET_LEN, SECRET_FILE};
+pub use session::{new_refresh_token, LoginPolicy, LoginThrottle};
 
 /// What a user may do: an admin manages users and devices, a viewer only looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,8 +66,15 @@ impl FromStr for Role {
 /// Who made a request, once their credential checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    User { username: String, role: Role },
-    Device { id: DeviceId },
+    User {
+        username: String,
+        role: Role,
+        /// The login session the token belongs to.
+        session: String,
+    },
+    Device {
+        id: DeviceId,
+    },
 }
 
 /// Why a credential was refused. Messages never contain the credential.

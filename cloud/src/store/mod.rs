@@ -13,6 +13,7 @@
 //! Both backends store text ids compared byte by byte and times as milliseconds since the Unix
 //! epoch, so the same queries give the same order on both.
 
+mod audit;
 mod conn;
 mod cursor;
 mod devices;
@@ -21,6 +22,7 @@ mod events;
 mod gaps;
 mod list;
 mod schema;
+mod sessions;
 mod users;
 
 use std::collections::BTreeMap;
@@ -32,10 +34,12 @@ use protocol::api::{DeviceView, EventItem, EventPage};
 use protocol::{DeviceId, DeviceStatus, EventEnvelope, GapRecord};
 
 pub use crate::auth::Role;
+pub use audit::AuditRecord;
 pub use error::StoreError;
 pub use events::INSERT_CHUNK;
 pub use gaps::GapOutcome;
 pub use list::{EventFilter, MAX_PAGE};
+pub use sessions::NewSession;
 pub use users::UserRecord;
 
 use conn::{Manager, Pool};
@@ -154,6 +158,62 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<(EventItem, bool)>, StoreError> {
         list::acknowledge(&mut *self.conn()?, id, user, at)
+    }
+
+    /// Stores a new login session.
+    pub fn create_session(&self, session: &NewSession<'_>) -> Result<(), StoreError> {
+        sessions::create(&mut *self.conn()?, session)
+    }
+
+    /// Whether the session can still be used (not revoked, not expired).
+    pub fn session_active(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        sessions::is_active(&mut *self.conn()?, id, now)
+    }
+
+    /// Rotates a refresh token: `(session id, username)`, or `None` when it is not the current
+    /// refresh token of an active session.
+    pub fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        sessions::rotate(&mut *self.conn()?, old_hash, new_hash, now)
+    }
+
+    /// Ends a session; whether it was active.
+    pub fn revoke_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        sessions::revoke(&mut *self.conn()?, id, now)
+    }
+
+    /// Counts a failed login; `Some(until)` when this one locked the user.
+    pub fn login_failed(
+        &self,
+        username: &str,
+        now: DateTime<Utc>,
+        max_failures: u32,
+        lock_for: std::time::Duration,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        users::login_failed(&mut *self.conn()?, username, now, max_failures, lock_for)
+    }
+
+    /// Clears a user's failure count and lock.
+    pub fn login_succeeded(&self, username: &str) -> Result<(), StoreError> {
+        users::login_succeeded(&mut *self.conn()?, username)
+    }
+
+    /// Appends to the audit trail.
+    pub fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        audit::record(&mut *self.conn()?, record)
+    }
+
+    /// Audit entries older than `before` (an entry id), newest first.
+    pub fn list_audit(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<protocol::api::AuditEntry>, StoreError> {
+        audit::list(&mut *self.conn()?, before, limit)
     }
 
     /// Records a device's gap record (events it dropped from its outbox) and advances its acked_seq

@@ -56,8 +56,40 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         created_at -> BigInt,
+        failed_logins -> BigInt,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        username -> Text,
+        refresh_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        source -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(events -> devices (device));
-diesel::allow_tables_to_appear_in_same_query!(devices, events, users, device_gaps);
+diesel::allow_tables_to_appear_in_same_query!(
+    devices,
+    events,
+    users,
+    device_gaps,
+    sessions,
+    audit_log
+);

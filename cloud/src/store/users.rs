@@ -18,6 +18,8 @@ pub struct UserRecord {
     pub role: Role,
     /// An argon2id PHC string.
     pub password_hash: String,
+    /// Logins are refused until then (too many failed attempts).
+    pub locked_until: Option<chrono::DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -58,17 +60,66 @@ pub(super) fn add(
 }
 
 pub(super) fn find(conn: &mut Db, username: &str) -> Result<Option<UserRecord>, StoreError> {
-    let row: Option<(String, String, String)> = users::table
+    let row: Option<(String, String, String, Option<i64>)> = users::table
         .find(username)
-        .select((users::username, users::role, users::password_hash))
+        .select((
+            users::username,
+            users::role,
+            users::password_hash,
+            users::locked_until,
+        ))
         .first(conn)
         .optional()?;
-    row.map(|(username, role, password_hash)| {
+    row.map(|(username, role, password_hash, locked_until)| {
         Ok(UserRecord {
             role: role.parse().map_err(|e| corrupt("user role", e))?,
             username,
             password_hash,
+            locked_until: locked_until.map(protocol::time::from_epoch_ms),
         })
     })
     .transpose()
+}
+
+/// Counts a failed login of an existing user; at `max_failures` in a row the user is locked until
+/// `now + lock_for` and the count starts again. Returns the lock's end when this failure locked it.
+pub(super) fn login_failed(
+    conn: &mut Db,
+    username: &str,
+    now: chrono::DateTime<Utc>,
+    max_failures: u32,
+    lock_for: std::time::Duration,
+) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+    conn.transaction(|conn| {
+        let failures: Option<i64> = diesel::update(users::table.find(username))
+            .set(users::failed_logins.eq(users::failed_logins + 1))
+            .returning(users::failed_logins)
+            .get_result(conn)
+            .optional()?;
+        match failures {
+            Some(n) if n >= i64::from(max_failures) => {
+                let until = now
+                    + chrono::Duration::from_std(lock_for).unwrap_or(chrono::Duration::hours(1));
+                diesel::update(users::table.find(username))
+                    .set((
+                        users::failed_logins.eq(0),
+                        users::locked_until.eq(ms(until)),
+                    ))
+                    .execute(conn)?;
+                Ok(Some(until))
+            }
+            _ => Ok(None),
+        }
+    })
+}
+
+/// A successful login clears the failure count and any lock.
+pub(super) fn login_succeeded(conn: &mut Db, username: &str) -> Result<(), StoreError> {
+    diesel::update(users::table.find(username))
+        .set((
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
