@@ -343,10 +343,23 @@ fn traced_run(
     duration: Duration,
 ) -> Option<(Run, Vec<SyncCall>, String)> {
     let trace = dir.join("strace.txt");
-    std::process::Command::new("strace")
-        .arg("-V")
-        .output()
-        .ok()?;
+    // strace must be there and allowed to trace (ptrace, seccomp-bpf filtering).
+    let works = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "--seccomp-bpf",
+            "-qq",
+            "-e",
+            "trace=fsync",
+            "-o",
+            "/dev/null",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        return None;
+    }
     let wrapper: Vec<&OsStr> = vec![
         "strace".as_ref(),
         "-f".as_ref(),
@@ -376,7 +389,7 @@ fn power_cut(dir: &Path, untraced: &Run, clients: usize, duration: Duration) {
     );
     let Some((run, calls, log)) = traced_run(dir, clients, duration) else {
         println!(
-            "power cut strace unavailable: estimated window {:.0} events ({} ms × {:.0} events/s)",
+            "power cut strace unavailable (or not allowed to trace): estimated window {:.0} events ({} ms × {:.0} events/s)",
             untraced.rate() * SLED_FSYNC_EVERY.as_secs_f64(),
             SLED_FSYNC_EVERY.as_millis(),
             untraced.rate()
