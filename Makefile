@@ -1,13 +1,14 @@
 # Vigie: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl
+APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium
 
-.PHONY: demo test soak deps services fmt-check clippy build bench help
+.PHONY: demo test soak deps services fmt-check clippy build bins bench help web web-test
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
-	@echo "make test   install what is missing, then fmt, clippy and every test"
+	@echo "make test   install what is missing, then fmt, clippy and every test (Rust, then the web console's)"
+	@echo "make web    build the web console into web/dist (npm ci first when needed)"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
@@ -34,14 +35,32 @@ clippy: deps
 
 test: deps services fmt-check clippy build
 	$(CARGO) test --workspace --locked --no-fail-fast
+	@$(MAKE) --no-print-directory web-test
+
+bins: deps
+	$(CARGO) build --workspace --bins --locked
+
+## The web console (web/): `npm ci` from the committed package-lock.json when node_modules is missing
+## or older than the lock file, then the Vite build into web/dist (prints the initial JS size).
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web: web/node_modules/.package-lock.json
+	cd web && npm run build
+
+## The console's vitest unit tests, then its end-to-end test in headless Chromium against a real
+## vigie-cloud and a simulated vigie-edge from target/debug (prints the WebSocket → alert time).
+web-test: deps web bins
+	cd web && npm test
+	cd web && npm run e2e
 
 ## The exactly-once fault tests at their full counts (`make test` runs them reduced); prints figures.
 SOAK_TESTS := exactly_once backlog database_outage faults
 soak: deps services build
 	VIGIE_SOAK=1 $(CARGO) test -p vigie-cloud --locked $(addprefix --test ,$(SOAK_TESTS)) -- --nocapture --test-threads=1
 
-demo: deps
-	$(CARGO) build --workspace --bins --locked
+demo: deps web bins
 	@scripts/demo.sh
 
 ## Benchmarks (release build; prints figures, asserts nothing about speed).

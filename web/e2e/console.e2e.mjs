@@ -1,0 +1,303 @@
+// End-to-end: the built console (web/dist) served by a real `vigie-cloud` (embedded defaults: SQLite
+// and the in-process MQTT broker, on free loopback ports) with a simulated `vigie-edge`, driven in
+// Debian's headless Chromium by playwright-core. Binaries come from target/debug (`make test`
+// builds them). Screenshots and process logs go to web/e2e-output/ (gitignored).
+//
+// 1. log in; the device shows online with its queue and clock; no camera yet (404, no error);
+// 2. a simulated button press appears as an alert: prints fire → screen and WebSocket → screen;
+// 3. acknowledging it through the API takes the counter down;
+// 4. the history lists it as acknowledged and its detail shows it;
+// 5. an event stored while the console's socket is cut arrives by the catch-up after the reconnect
+//    (received_since), exactly once; then live frames flow again;
+// 6. a wrong password, a French browser, and an unreachable cloud each get their message.
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const WEB = resolve(new URL('..', import.meta.url).pathname);
+const ROOT = resolve(WEB, '..');
+const BIN = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug');
+const OUT = join(WEB, 'e2e-output');
+const CHROMIUM = process.env.VIGIE_CHROMIUM ?? '/usr/bin/chromium';
+const USER = 'e2e-admin';
+const PASSWORD = 'e2e-secret-password';
+const DEVICE = 'e2e-pi';
+
+const children = [];
+const results = [];
+let tmp;
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+function start(name, cmd, args, env) {
+  const log = createWriteStream(join(OUT, `${name}.log`));
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  children.push(child);
+  child.on('exit', (code, signal) => {
+    if (!child.stopping) console.error(`e2e: ${name} exited (${code ?? signal}); see ${join(OUT, `${name}.log`)}`);
+  });
+  return child;
+}
+
+async function waitFor(what, check, timeoutMs = 30_000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push([name, true]);
+    console.log(`e2e: ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push([name, false]);
+    console.error(`e2e: FAIL ${name}: ${e.stack ?? e}`);
+    throw e;
+  }
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function login(page, base) {
+  await page.goto(`${base}/`);
+  await page.getByLabel('User name').fill(USER);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('live-status').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
+}
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  tmp = mkdtempSync(join(tmpdir(), 'vigie-e2e-'));
+  const [apiPort, mqttPort, edgePort] = [await freePort(), await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${apiPort}`;
+  const edge = `http://127.0.0.1:${edgePort}`;
+  const env = { ...process.env };
+  for (const k of ['VIGIE_DATABASE_URL', 'VIGIE_MQTT_URL', 'VIGIE_TOPIC_PREFIX', 'VIGIE_CONFIG']) delete env[k];
+  Object.assign(env, {
+    VIGIE_LISTEN: `127.0.0.1:${apiPort}`,
+    VIGIE_MQTT_LISTEN: `127.0.0.1:${mqttPort}`,
+    VIGIE_DATA_DIR: join(tmp, 'cloud'),
+    VIGIE_CONSOLE_DIR: join(WEB, 'dist'),
+  });
+
+  const add = spawnSync(join(BIN, 'vigie-cloud'), ['user', 'add', USER, '--role', 'admin', '--password-stdin'], {
+    cwd: ROOT,
+    env,
+    input: `${PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  check(add.status === 0, `vigie-cloud user add failed: ${add.stderr}`);
+  const device = spawnSync(join(BIN, 'vigie-cloud'), ['device', 'add', DEVICE], { cwd: ROOT, env, encoding: 'utf8' });
+  check(device.status === 0, `vigie-cloud device add failed: ${device.stderr}`);
+
+  const cloud = start('cloud', join(BIN, 'vigie-cloud'), ['serve'], env);
+  await waitFor('vigie-cloud /readyz', async () => (await fetch(`${base}/readyz`)).ok);
+  const edgeEnv = {
+    ...process.env,
+    VIGIE_EDGE_DEVICE_ID: DEVICE,
+    VIGIE_EDGE_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
+    VIGIE_EDGE_API_URL: base,
+    VIGIE_EDGE_TOKEN: device.stdout.trim(),
+    VIGIE_EDGE_DATA_DIR: join(tmp, 'edge'),
+    VIGIE_EDGE_HTTP_LISTEN: `127.0.0.1:${edgePort}`,
+  };
+  start('edge', join(BIN, 'vigie-edge'), ['run', '--config', 'edge/examples/simulated.toml'], edgeEnv);
+  await waitFor('vigie-edge /healthz', async () => (await fetch(`${edge}/healthz`)).ok);
+  const fire = async (kind = 'button') => {
+    const r = await fetch(`${edge}/sim/${kind}`, { method: 'POST' });
+    check(r.status === 201, `POST /sim/${kind} answered ${r.status}`);
+    return (await r.json()).id;
+  };
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--autoplay-policy=no-user-gesture-required'],
+  });
+  try {
+    const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => console.error(`e2e: page error: ${e.message}`));
+
+    await step('log in and see the device online, its queue and clock, and no camera yet', async () => {
+      await login(page, base);
+      const card = page.locator(`[data-device="${DEVICE}"]`);
+      await card.locator('.badge', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
+      const text = await card.innerText();
+      check(/Queue/.test(text) && /Clock/.test(text), `device card lacks queue or clock: ${text}`);
+      await page.getByTestId('no-camera').waitFor();
+      check((await page.locator('.error').count()) === 0, 'an error is shown on the dashboard');
+      await page.screenshot({ path: join(OUT, '1-dashboard.png'), fullPage: true });
+    });
+
+    let firstId;
+    await step('a simulated button press appears as an alert within a second', async () => {
+      const t0 = Date.now();
+      firstId = await fire('button');
+      const toast = page.locator(`[data-alert-id="${firstId}"]`);
+      await toast.waitFor({ timeout: 5_000 });
+      const fireToScreen = Date.now() - t0;
+      const wsToAlert = await page.evaluate(async (id) => {
+        for (let i = 0; i < 50 && performance.getEntriesByName(`vigie-alert:${id}`).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        const ws = performance.getEntriesByName(`vigie-ws:${id}`)[0];
+        const shown = performance.getEntriesByName(`vigie-alert:${id}`)[0];
+        return ws && shown ? shown.startTime - ws.startTime : null;
+      }, firstId);
+      check(wsToAlert !== null, 'no WebSocket or alert timing mark');
+      console.log(`e2e: WebSocket message → alert on screen: ${wsToAlert.toFixed(1)} ms`);
+      console.log(`e2e: sensor fired (POST /sim/button) → alert on screen: ${fireToScreen} ms`);
+      check(fireToScreen <= 1000, `the alert took ${fireToScreen} ms to appear`);
+      check((await toast.innerText()).includes('Pressure mat'), 'the toast does not say what happened');
+      const label = await page.getByTestId('unacked-counter').getAttribute('aria-label');
+      check(label === '1 unacknowledged alerts', `counter says ${label}`);
+      await page.screenshot({ path: join(OUT, '2-alert.png') });
+    });
+
+    await step('acknowledging the alert takes the counter down', async () => {
+      await page.locator(`[data-alert-id="${firstId}"]`).getByRole('button', { name: /^Acknowledge/ }).click();
+      await page.locator(`[data-testid="unacked-counter"][aria-label="0 unacknowledged alerts"]`).waitFor({ timeout: 5_000 });
+      check((await page.locator(`[data-alert-id="${firstId}"]`).count()) === 0, 'the toast stayed');
+      const r = await fetch(`${base}/api/events?acknowledged=false`, {
+        headers: { Authorization: `Bearer ${await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigie.session')).token)}` },
+      });
+      const unacked = (await r.json()).items.map((e) => e.id);
+      check(!unacked.includes(firstId), 'the cloud still lists the event as unacknowledged');
+    });
+
+    await step('the history lists the event as acknowledged and opens its detail', async () => {
+      await page.getByRole('link', { name: 'History' }).click();
+      const row = page.getByTestId('history-list').locator(`[data-event-id="${firstId}"]`);
+      await row.waitFor({ timeout: 5_000 });
+      check((await row.innerText()).includes(`Acknowledged by ${USER}`), `row says: ${await row.innerText()}`);
+      await page.getByLabel('Kind').selectOption('motion');
+      await page.getByRole('button', { name: 'Apply' }).click();
+      await page.getByText('No event matches these filters.').waitFor({ timeout: 5_000 });
+      await page.getByLabel('Kind').selectOption('button_pressed');
+      await page.getByLabel('Device').selectOption(DEVICE);
+      await page.getByRole('button', { name: 'Apply' }).click();
+      await row.click();
+      const dialog = page.getByRole('dialog', { name: 'Event details' });
+      await dialog.waitFor();
+      const text = await dialog.innerText();
+      for (const want of [firstId, DEVICE, 'mat-1', 'Pressure mat', USER]) check(text.includes(want), `detail lacks ${want}: ${text}`);
+      await page.screenshot({ path: join(OUT, '3-history-detail.png') });
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'hidden' });
+    });
+
+    await step('an event stored while the socket is cut arrives by the catch-up, once', async () => {
+      const p2 = await context.newPage();
+      let blocked = false;
+      const routes = [];
+      await p2.routeWebSocket(/\/api\/stream/, (ws) => {
+        if (blocked) {
+          ws.close({ code: 4001, reason: 'e2e: link down' });
+          return;
+        }
+        ws.connectToServer();
+        routes.push(ws);
+      });
+      await login(p2, base);
+      blocked = true;
+      for (const ws of routes) await ws.close({ code: 4001, reason: 'e2e: link down' });
+      await p2.getByTestId('live-status').filter({ hasText: /retrying|Connecting/ }).waitFor({ timeout: 5_000 });
+      const missedId = await fire('motion');
+      const token = await p2.evaluate(() => JSON.parse(sessionStorage.getItem('vigie.session')).token);
+      await waitFor('the missed event stored', async () => {
+        const r = await fetch(`${base}/api/events?device=${DEVICE}&kind=motion`, { headers: { Authorization: `Bearer ${token}` } });
+        return (await r.json()).items.some((e) => e.id === missedId);
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      blocked = false;
+      await p2.locator(`[data-alert-id="${missedId}"]`).waitFor({ timeout: 40_000 });
+      await p2.getByTestId('live-status').filter({ hasText: 'Live' }).waitFor({ timeout: 40_000 });
+      const viaSocket = await p2.evaluate((id) => performance.getEntriesByName(`vigie-ws:${id}`).length, missedId);
+      check(viaSocket === 0, 'the missed event came over the socket, not the catch-up');
+      const label = await p2.getByTestId('unacked-counter').getAttribute('aria-label');
+      check(label === '1 unacknowledged alerts', `counter after the catch-up says ${label}`);
+      await p2.screenshot({ path: join(OUT, '4-caught-up.png') });
+      const liveId = await fire('button');
+      await p2.locator(`[data-alert-id="${liveId}"]`).waitFor({ timeout: 5_000 });
+      const live = await p2.evaluate((id) => performance.getEntriesByName(`vigie-ws:${id}`).length, liveId);
+      check(live === 1, 'after the reconnect the next event did not come over the socket');
+      check(
+        (await p2.getByTestId('unacked-counter').getAttribute('aria-label')) === '2 unacknowledged alerts',
+        'the counter does not count each event once',
+      );
+      await p2.close();
+    });
+
+    await step('a wrong password, a French browser and an unreachable cloud each get their message', async () => {
+      const fr = await browser.newContext({ locale: 'fr-FR', colorScheme: 'dark', viewport: { width: 390, height: 844 } });
+      const p = await fr.newPage();
+      await p.goto(`${base}/`);
+      await p.getByLabel("Nom d'utilisateur").fill(USER);
+      await p.getByLabel('Mot de passe').fill('wrong');
+      await p.getByRole('button', { name: 'Se connecter' }).click();
+      await p.getByRole('alert').filter({ hasText: "Nom d'utilisateur ou mot de passe incorrect." }).waitFor();
+      await p.getByLabel('Mot de passe').fill(PASSWORD);
+      await p.getByRole('button', { name: 'Se connecter' }).click();
+      await p.getByTestId('live-status').filter({ hasText: 'En direct' }).waitFor({ timeout: 10_000 });
+      await p.screenshot({ path: join(OUT, '5-phone-dark-fr.png'), fullPage: true });
+      await p.getByRole('button', { name: 'Se déconnecter' }).click();
+      await p.getByText('Vous êtes déconnecté.').waitFor();
+      cloud.stopping = true;
+      cloud.kill('SIGKILL'); // a dead cloud, not a graceful stop (which waits for open sockets)
+      await new Promise((r) => cloud.once('exit', r));
+      await p.getByLabel("Nom d'utilisateur").fill(USER);
+      await p.getByLabel('Mot de passe').fill(PASSWORD);
+      await p.getByRole('button', { name: 'Se connecter' }).click();
+      await p.getByRole('alert').filter({ hasText: 'Impossible de joindre le cloud Vigie' }).waitFor();
+      await p.screenshot({ path: join(OUT, '6-unreachable.png'), fullPage: true });
+      await fr.close();
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  if (!results.some(([, ok]) => !ok)) console.error(`e2e: ${e.stack ?? e}`);
+} finally {
+  for (const c of children) {
+    c.stopping = true;
+    if (c.exitCode === null) c.kill('SIGTERM');
+  }
+  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+}
+const passed = results.filter(([, ok]) => ok).length;
+console.log(`e2e: screenshots and logs in ${OUT}`);
+console.log(`e2e: ${passed} passed, ${results.length - passed + (failed && results.every(([, ok]) => ok) ? 1 : 0)} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,155 @@
+/**
+ * The wire types of the cloud API, mirroring `protocol/src/api.rs` (JSON Schema in
+ * `protocol/schema/`). Each type has a `Shape` beside it that says which fields are required; the
+ * compiler checks the shape against the type, and `protocol.test.ts` checks it against the schema,
+ * so a field added, removed or made optional on either side fails a test.
+ *
+ * Readers keep what they do not know: an unknown `kind` or `state` is a plain string.
+ */
+
+/** Time as the API writes it: RFC 3339 with milliseconds, UTC. */
+export type Rfc3339 = string;
+
+/** Known kinds: `button_pressed`, `motion`; readers keep unknown kinds. */
+export type EventKind = 'button_pressed' | 'motion' | (string & {});
+/** Known states: `online`, `offline`; readers keep unknown states. */
+export type DeviceState = 'online' | 'offline' | (string & {});
+export type GapReason = 'max_events' | 'max_age';
+
+export const KNOWN_KINDS = ['button_pressed', 'motion'] as const;
+
+/** One stored event as the API lists it (`EventItem`). */
+export interface EventItem {
+  id: string;
+  device: string;
+  seq: number;
+  sensor: string;
+  kind: EventKind;
+  /** When it happened, by the device's clock. */
+  occurred_at: Rfc3339;
+  /** `occurred_at` corrected by the offset the device measured; listings are ordered by it. */
+  corrected_at: Rfc3339;
+  /** When the cloud stored it. */
+  received_at: Rfc3339;
+  clock_synced?: boolean;
+  acknowledged_at?: Rfc3339 | null;
+  acknowledged_by?: string | null;
+}
+
+/** `GET /api/events` answer; `next_cursor` is null on the last page. */
+export interface EventPage {
+  items: EventItem[];
+  next_cursor?: string | null;
+}
+
+/** One device as `GET /api/devices` lists it (`DeviceView`). */
+export interface DeviceView {
+  id: string;
+  state: DeviceState;
+  last_seen?: Rfc3339 | null;
+  queue_depth: number;
+  uptime_s: number;
+  clock_synced: boolean;
+  acked_seq: number;
+  missing_events?: number;
+  lost_events?: number;
+  api_reachable?: boolean | null;
+  clock_offset_ms?: number | null;
+}
+
+/** `system/{device}/gap`: the device dropped `first_seq..=last_seq` from its outbox. */
+export interface GapRecord {
+  schema_version: number;
+  device: string;
+  first_seq: number;
+  last_seq: number;
+  reason: GapReason | (string & {});
+  oldest_at: Rfc3339;
+  newest_at: Rfc3339;
+  dropped_at: Rfc3339;
+}
+
+export interface LoginRequest {
+  username: string;
+  password: string;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  /** Seconds until the token expires. */
+  expires_in: number;
+}
+
+export interface ApiErrorBody {
+  error: string;
+}
+
+export interface ClockReading {
+  now: Rfc3339;
+}
+
+/** A frame on `WS /api/stream`. Unknown frame types are ignored by the reader. */
+export type StreamFrame =
+  | { type: 'event'; data: EventItem }
+  | { type: 'device_status'; data: DeviceView }
+  | { type: 'gap'; data: GapRecord }
+  | { type: 'acknowledged'; data: EventItem };
+
+export const FRAME_TYPES = ['event', 'device_status', 'gap', 'acknowledged'] as const;
+
+// --- Shapes: which fields are required, checked by the compiler against the types above. ---
+
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+/** Every field of `T`, each marked required or optional exactly as `T` declares it. */
+export type Shape<T> = { [K in keyof T]-?: K extends RequiredKeys<T> ? 'required' : 'optional' };
+
+export const eventItemShape: Shape<EventItem> = {
+  id: 'required',
+  device: 'required',
+  seq: 'required',
+  sensor: 'required',
+  kind: 'required',
+  occurred_at: 'required',
+  corrected_at: 'required',
+  received_at: 'required',
+  clock_synced: 'optional',
+  acknowledged_at: 'optional',
+  acknowledged_by: 'optional',
+};
+
+export const eventPageShape: Shape<EventPage> = { items: 'required', next_cursor: 'optional' };
+
+export const deviceViewShape: Shape<DeviceView> = {
+  id: 'required',
+  state: 'required',
+  last_seen: 'optional',
+  queue_depth: 'required',
+  uptime_s: 'required',
+  clock_synced: 'required',
+  acked_seq: 'required',
+  missing_events: 'optional',
+  lost_events: 'optional',
+  api_reachable: 'optional',
+  clock_offset_ms: 'optional',
+};
+
+export const gapRecordShape: Shape<GapRecord> = {
+  schema_version: 'required',
+  device: 'required',
+  first_seq: 'required',
+  last_seq: 'required',
+  reason: 'required',
+  oldest_at: 'required',
+  newest_at: 'required',
+  dropped_at: 'required',
+};
+
+export const loginRequestShape: Shape<LoginRequest> = { username: 'required', password: 'required' };
+export const tokenResponseShape: Shape<TokenResponse> = {
+  access_token: 'required',
+  token_type: 'required',
+  expires_in: 'required',
+};
+export const apiErrorShape: Shape<ApiErrorBody> = { error: 'required' };
+export const clockReadingShape: Shape<ClockReading> = { now: 'required' };
