@@ -94,7 +94,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         password_cost: PasswordCost::Standard,
         login_policy: crate::auth::LoginPolicy::default(),
         login_throttle: crate::auth::LoginThrottle::default(),
+        allowed_origins: api::origin::AllowedOrigins::new(config.allowed_origins.clone()),
     };
+    let allowed_origins = state.allowed_origins.clone();
     let max_body = config.max_body_bytes;
     let console_dir = config.console_dir.clone();
     if console_dir.join("index.html").is_file() {
@@ -105,6 +107,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                api::origin::refuse_foreign_origin,
+            ))
+            .wrap(api::origin::cors(allowed_origins.clone()))
+            .wrap(api::origin::security_headers())
             .app_data(web::Data::new(state.clone()))
             .configure(|c| api::routes(c, max_body))
             .configure(|c| api::console::configure(c, &console_dir))

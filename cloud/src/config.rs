@@ -52,6 +52,9 @@ pub struct RawConfig {
     pub max_body_bytes: Option<usize>,
     /// The built web console (`web/dist`) served at `/` (env `VIGIE_CONSOLE_DIR`).
     pub console_dir: Option<PathBuf>,
+    /// Web origins besides the console's own that may call the API (env `VIGIE_ALLOWED_ORIGINS`,
+    /// comma-separated).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Where the ingest connects.
@@ -78,6 +81,7 @@ pub struct Config {
     pub ws_buffer: usize,
     pub max_body_bytes: usize,
     pub console_dir: PathBuf,
+    pub allowed_origins: Vec<String>,
 }
 
 fn default_listen() -> &'static str {
@@ -132,6 +136,15 @@ impl RawConfig {
         }
         if let Some(dir) = env("VIGIE_CONSOLE_DIR") {
             self.console_dir = Some(dir.into());
+        }
+        if let Some(list) = env("VIGIE_ALLOWED_ORIGINS") {
+            self.allowed_origins = Some(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            );
         }
         fn number<T: std::str::FromStr>(
             env: &impl Fn(&str) -> Option<String>,
@@ -197,6 +210,20 @@ impl RawConfig {
                 Ok(v)
             }
         };
+        let allowed_origins = self.allowed_origins.unwrap_or_default();
+        for origin in &allowed_origins {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.trim_end_matches('/').contains('/')) {
+                return Err(ConfigError::Invalid {
+                    key: "allowed_origins (VIGIE_ALLOWED_ORIGINS)",
+                    message: format!(
+                        "{origin:?} is not an origin: expected scheme://host[:port], e.g. https://console.example.org"
+                    ),
+                });
+            }
+        }
         let token_ttl_s = self.token_ttl_s.unwrap_or(DEFAULT_TOKEN_TTL_S);
         positive("token_ttl_s (VIGIE_TOKEN_TTL_S)", token_ttl_s as usize)?;
         Ok(Config {
@@ -221,6 +248,7 @@ impl RawConfig {
                 "max_body_bytes (VIGIE_MAX_BODY_BYTES)",
                 self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             )?,
+            allowed_origins,
             console_dir: self
                 .console_dir
                 .filter(|d| !d.as_os_str().is_empty())

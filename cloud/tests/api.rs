@@ -84,6 +84,9 @@ fn fixture() -> Fixture {
             ..LoginPolicy::default()
         },
         login_throttle: LoginThrottle::default(),
+        allowed_origins: api::origin::AllowedOrigins::new(vec![
+            "https://console.example.org".into()
+        ]),
     };
     Fixture {
         state,
@@ -710,4 +713,89 @@ async fn repeated_failures_lock_the_user_and_throttle_the_address_and_the_audit_
         "no secret in the trail"
     );
     assert!(text.contains("127.0.0.3"), "the source address is kept");
+}
+
+#[actix_rt::test]
+async fn only_the_console_origin_and_listed_origins_may_call_the_api_and_every_answer_is_hardened()
+{
+    let f = fixture();
+    let origins = f.state.allowed_origins.clone();
+    let app = test::init_service(
+        App::new()
+            .wrap(actix_web::middleware::from_fn(
+                api::origin::refuse_foreign_origin,
+            ))
+            .wrap(api::origin::cors(origins))
+            .wrap(api::origin::security_headers())
+            .app_data(web::Data::new(f.state.clone()))
+            .configure(|c| api::routes(c, MAX_BODY)),
+    )
+    .await;
+    let events = |origin: &str| {
+        test::TestRequest::get()
+            .uri("/api/events")
+            .insert_header(("Host", "vigie.local:8080"))
+            .insert_header(("Origin", origin))
+            .insert_header(bearer(&f.viewer))
+            .to_request()
+    };
+    let resp = test::call_service(&app, events("http://vigie.local:8080")).await;
+    assert_eq!(resp.status().as_u16(), 200, "the console's own origin");
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(resp.headers().get(name).unwrap(), value, "{name}");
+    }
+    let resp = test::call_service(&app, events("https://console.example.org")).await;
+    assert_eq!(resp.status().as_u16(), 200, "a listed origin");
+    assert_eq!(
+        resp.headers().get("access-control-allow-origin").unwrap(),
+        "https://console.example.org"
+    );
+    let resp = test::call_service(&app, events("http://evil.example")).await;
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "refused before any handler runs"
+    );
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let preflight = test::TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/api/events")
+        .insert_header(("Host", "vigie.local:8080"))
+        .insert_header(("Origin", "http://evil.example"))
+        .insert_header(("Access-Control-Request-Method", "POST"))
+        .to_request();
+    let resp = test::call_service(&app, preflight).await;
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    // No Origin at all (a device, a script): the token decides.
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/time")
+            .insert_header(bearer(&f.device_token))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // The WebSocket checks the Origin itself (browsers apply no CORS to WebSockets).
+    let app = app!(f.state);
+    let ws = |origin: &str| {
+        test::TestRequest::get()
+            .uri("/api/stream")
+            .insert_header(("Host", "vigie.local:8080"))
+            .insert_header(("Origin", origin))
+            .insert_header(("Connection", "Upgrade"))
+            .insert_header(("Upgrade", "websocket"))
+            .insert_header(("Sec-WebSocket-Version", "13"))
+            .insert_header(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="))
+            .insert_header(bearer(&f.viewer))
+    };
+    let (status, body) = call(&app, ws("http://evil.example")).await;
+    assert_eq!(status, 403, "{body}");
+    let resp = test::call_service(&app, ws("http://vigie.local:8080").to_request()).await;
+    assert_eq!(resp.status().as_u16(), 101);
 }

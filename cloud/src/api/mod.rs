@@ -6,6 +6,7 @@ mod error;
 mod events;
 mod health;
 mod login;
+pub mod origin;
 mod stream;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub password_cost: crate::auth::PasswordCost,
     pub login_policy: crate::auth::LoginPolicy,
     pub login_throttle: crate::auth::LoginThrottle,
+    pub allowed_origins: origin::AllowedOrigins,
 }
 
 /// Registers every route.

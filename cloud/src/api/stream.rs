@@ -22,6 +22,20 @@ pub async fn stream(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiFailure> {
     caller.require_user()?;
+    if let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.allowed_origins.allows(o, host));
+        if !allowed {
+            return Err(ApiFailure::Forbidden(
+                "this page's origin may not open the stream (allowed_origins)".into(),
+            ));
+        }
+    }
     let (response, mut session, mut messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiFailure::BadRequest(format!("WebSocket handshake failed: {e}")))?;
     let joined = state
