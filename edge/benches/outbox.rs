@@ -233,10 +233,15 @@ fn parse_strace(text: &str) -> Vec<SyncCall> {
     let mut open: HashMap<&str, (String, String, f64)> = HashMap::new();
     let mut calls = Vec::new();
     for line in text.lines() {
-        // `PID TIME rest`, or `TIME rest` while strace traces a single task.
-        let (pid, line) = match line.split_once(' ') {
-            Some((pid, rest)) if !pid.contains('.') => (pid, rest),
-            _ => ("", line),
+        // `PID TIME rest` (the pid padded with spaces), or `TIME rest` while strace traces a
+        // single task.
+        let Some((first, after)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let (pid, line) = if first.contains('.') {
+            ("", line.trim_start())
+        } else {
+            (first, after.trim_start())
         };
         let Some((time, rest)) = line.split_once(' ') else {
             continue;
