@@ -9,7 +9,9 @@
 // 4. the history lists it as acknowledged and its detail shows it;
 // 5. an event stored while the console's socket is cut arrives by the catch-up after the reconnect
 //    (received_since), exactly once; then live frames flow again;
-// 6. a wrong password, a French browser, and an unreachable cloud each get their message.
+// 6. the session renews itself before its (10 s) access token expires, and the console keeps going;
+// 7. a wrong password, a French browser and phone in dark mode, a logout that ends the session on
+//    the cloud, and an unreachable cloud each get their message.
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -105,6 +107,7 @@ async function main() {
     VIGIE_MQTT_LISTEN: `127.0.0.1:${mqttPort}`,
     VIGIE_DATA_DIR: join(tmp, 'cloud'),
     VIGIE_CONSOLE_DIR: join(WEB, 'dist'),
+    VIGIE_TOKEN_TTL_S: '10',
   });
 
   const add = spawnSync(join(BIN, 'vigie-cloud'), ['user', 'add', USER, '--role', 'admin', '--password-stdin'], {
@@ -254,7 +257,19 @@ async function main() {
       await p2.close();
     });
 
-    await step('a wrong password, a French browser and an unreachable cloud each get their message', async () => {
+    await step('the session renews itself before its access token expires, and the console keeps going', async () => {
+      const token = () => page.evaluate(() => JSON.parse(sessionStorage.getItem('vigie.session')).token);
+      const first = await token();
+      await waitFor('a renewed access token', async () => (await token()) !== first, 15_000);
+      await new Promise((r) => setTimeout(r, 3_000));
+      check((await page.getByLabel('Password').count()) === 0, 'the console went back to the login screen');
+      const r = await fetch(`${base}/api/devices`, { headers: { Authorization: `Bearer ${await token()}` } });
+      check(r.ok, `the renewed token is refused: ${r.status}`);
+      const id = await fire('button');
+      await page.locator(`[data-alert-id="${id}"]`).waitFor({ timeout: 5_000 });
+    });
+
+    await step('a wrong password, a French phone in dark mode, a logout and an unreachable cloud each get their message', async () => {
       const fr = await browser.newContext({ locale: 'fr-FR', colorScheme: 'dark', viewport: { width: 390, height: 844 } });
       const p = await fr.newPage();
       await p.goto(`${base}/`);
@@ -266,8 +281,11 @@ async function main() {
       await p.getByRole('button', { name: 'Se connecter' }).click();
       await p.getByTestId('live-status').filter({ hasText: 'En direct' }).waitFor({ timeout: 10_000 });
       await p.screenshot({ path: join(OUT, '5-phone-dark-fr.png'), fullPage: true });
+      const token = await p.evaluate(() => JSON.parse(sessionStorage.getItem('vigie.session')).token);
       await p.getByRole('button', { name: 'Se déconnecter' }).click();
       await p.getByText('Vous êtes déconnecté.').waitFor();
+      const after = await fetch(`${base}/api/devices`, { headers: { Authorization: `Bearer ${token}` } });
+      check(after.status === 401, `the token still works after logout (${after.status})`);
       cloud.stopping = true;
       cloud.kill('SIGKILL'); // a dead cloud, not a graceful stop (which waits for open sockets)
       await new Promise((r) => cloud.once('exit', r));

@@ -1,9 +1,12 @@
 /**
  * The console's root: the language, the session, and either the login screen or the console.
- * The session ends at its expiry (a timer), on any 401, or at logout; the login screen then says why.
+ * The session is renewed with its refresh token before the access token expires; it ends when that
+ * is refused (or at expiry, without one), on any 401, or at logout; the login screen then says why.
  */
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { loadSession, remaining, saveSession, type LogoutReason, type Session } from './auth/session';
+import { ApiClient } from './api/client';
+import { UnauthorizedError } from './api/errors';
+import { loadSession, refreshAt, remaining, saveSession, sessionFromRefresh, type LogoutReason, type Session } from './auth/session';
 import { ConsoleView } from './components/ConsoleView';
 import { LoginPage } from './components/LoginPage';
 import { I18nContext, makeI18n, pickLanguage, type Lang } from './i18n';
@@ -38,13 +41,29 @@ export function App() {
 
   useEffect(() => {
     if (!session) return;
-    const timer = setTimeout(() => end('expired'), Math.min(remaining(session, Date.now()), 2 ** 31 - 1));
+    let timer: ReturnType<typeof setTimeout>;
+    const later = (fn: () => void, at: number) => (timer = setTimeout(fn, Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1)));
+    const expire = () => end('expired');
+    const renew = () => {
+      if (!session.refreshToken) return expire();
+      new ApiClient().refresh(session.refreshToken).then(
+        (answer) => begin(sessionFromRefresh(answer, session, Date.now())),
+        (e: unknown) => {
+          // Refused: the session is over. Unreachable: try again while the token still works.
+          if (e instanceof UnauthorizedError || remaining(session, Date.now()) < 5_000) expire();
+          else later(renew, Date.now() + 5_000);
+        },
+      );
+    };
+    const at = refreshAt(session);
+    if (at === null) later(expire, session.expiresAt);
+    else later(renew, at);
     return () => clearTimeout(timer);
-  }, [session, end]);
+  }, [session, end, begin]);
 
   return (
     <I18nContext.Provider value={i18n}>
-      {session ? <ConsoleView key={session.token} session={session} onEnd={end} /> : <LoginPage reason={reason} onLogin={begin} />}
+      {session ? <ConsoleView key={session.key} session={session} onEnd={end} /> : <LoginPage reason={reason} onLogin={begin} />}
     </I18nContext.Provider>
   );
 }

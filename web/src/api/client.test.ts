@@ -73,6 +73,40 @@ describe('ApiClient', () => {
   });
 });
 
+describe('ApiClient sessions', () => {
+  it('refreshes with the refresh token and no bearer', async () => {
+    const seen: { url?: string; init?: RequestInit } = {};
+    const api = new ApiClient(answering(200, { access_token: 'n', token_type: 'Bearer', expires_in: 60, refresh_token: 'r2' }, seen), '', 'old');
+    expect((await api.refresh('r1')).refresh_token).toBe('r2');
+    expect(seen.url).toBe('/api/auth/refresh');
+    expect(JSON.parse(String(seen.init?.body))).toEqual({ refresh_token: 'r1' });
+    expect((seen.init?.headers as Record<string, string>).Authorization).toBeUndefined();
+  });
+
+  it('logs out with the bearer token, and an empty 204 is success', async () => {
+    const seen: { url?: string; init?: RequestInit } = {};
+    const api = new ApiClient(
+      async (url, init) => {
+        seen.url = url;
+        seen.init = init;
+        return new Response(null, { status: 204 });
+      },
+      '',
+      'tok',
+    );
+    await expect(api.logout()).resolves.toBeUndefined();
+    expect(seen.url).toBe('/api/auth/logout');
+    expect((seen.init?.headers as Record<string, string>).Authorization).toBe('Bearer tok');
+  });
+
+  it('a throttled login (429) keeps the cloud’s message', async () => {
+    const api = new ApiClient(answering(429, { error: 'too many failed logins: try again in 60 s' }));
+    const error = (await api.login('a', 'b').catch((e: unknown) => e)) as ApiHttpError;
+    expect(error.status).toBe(429);
+    expect(error.message).toContain('try again');
+  });
+});
+
 describe('eventQueryString', () => {
   it('is empty with no filter', () => {
     expect(eventQueryString({})).toBe('');

@@ -41,8 +41,23 @@ export class ApiClient {
     this.token = token;
   }
 
+  /** The current access token (it changes at each refresh), for requests made elsewhere (HLS). */
+  get bearer(): string | null {
+    return this.token;
+  }
+
   async login(username: string, password: string): Promise<TokenResponse> {
     return this.request<TokenResponse>('POST', '/api/auth/login', { username, password }, false);
+  }
+
+  /** Trades the refresh token for the next tokens (`POST /api/auth/refresh`). */
+  refresh(refreshToken: string): Promise<TokenResponse> {
+    return this.request<TokenResponse>('POST', '/api/auth/refresh', { refresh_token: refreshToken }, false);
+  }
+
+  /** Ends the session on the cloud: its tokens stop working at once (`POST /api/auth/logout`). */
+  async logout(): Promise<void> {
+    await this.request<void>('POST', '/api/auth/logout');
   }
 
   listEvents(q: EventQuery = {}): Promise<EventPage> {
@@ -89,6 +104,7 @@ export class ApiClient {
     } catch (e) {
       throw new UnreachableError(e instanceof Error ? e.message : String(e));
     }
+    if (response.status === 204) return undefined as T;
     if (response.ok) return (await response.json()) as T;
     const message = await errorMessage(response);
     if (response.status === 401) throw new UnauthorizedError(message);

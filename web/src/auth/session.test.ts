@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { claims, isExpired, loadSession, saveSession, sessionFromLogin, type KeyValueStore } from './session';
+import { claims, isExpired, loadSession, refreshAt, saveSession, sessionFromLogin, sessionFromRefresh, type KeyValueStore } from './session';
 
 function memory(): KeyValueStore & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -36,9 +36,23 @@ describe('session', () => {
     expect(store.data.size).toBe(0);
   });
 
+  it('is renewed a fifth of its lifetime before expiry, at most a minute before, and only with a refresh token', () => {
+    const login = (expires_in: number, refresh_token?: string) =>
+      sessionFromLogin({ access_token: 'a.b.c', token_type: 'Bearer', expires_in, refresh_token }, 'u', 0);
+    expect(refreshAt(login(100, 'r'))).toBe(80_000);
+    expect(refreshAt(login(3600, 'r'))).toBe(3_540_000);
+    expect(refreshAt(login(3600))).toBeNull();
+  });
+
+  it('a refresh keeps the login (same key and user) with the new tokens', () => {
+    const first = sessionFromLogin({ access_token: jwt({ sub: 'a', role: 'admin' }), token_type: 'Bearer', expires_in: 60, refresh_token: 'r1' }, 'a', 0);
+    const next = sessionFromRefresh({ access_token: 'n', token_type: 'Bearer', expires_in: 60, refresh_token: 'r2' }, first, 50_000);
+    expect(next).toMatchObject({ key: first.key, username: 'a', token: 'n', refreshToken: 'r2', expiresAt: 110_000 });
+  });
+
   it('logout removes it; junk in storage is no session', () => {
     const store = memory();
-    saveSession(store, { token: 't', username: 'u', role: 'admin', expiresAt: 99 });
+    saveSession(store, { token: 't', username: 'u', role: 'admin', issuedAt: 0, expiresAt: 99, key: 'k' });
     saveSession(store, null);
     expect(loadSession(store, 0)).toBeNull();
     store.setItem('vigie.session', '{not json');

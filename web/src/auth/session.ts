@@ -1,7 +1,9 @@
 /**
- * The signed-in session: the access token from `POST /api/auth/login`, who it names and when it
- * expires. Kept in sessionStorage (it survives a reload, not the closing of the tab) and dropped at
- * expiry, on a 401 or at logout; there is no refresh yet, so the console then asks to log in again.
+ * The signed-in session: the access token from `POST /api/auth/login`, who it names, when it
+ * expires, and the refresh token that renews it (`POST /api/auth/refresh`, each refresh token works
+ * once). Kept in sessionStorage (it survives a reload, not the closing of the tab). It is renewed a
+ * little before the access token expires; it ends when renewal is refused, at expiry without a
+ * refresh token, on any 401, or at logout, and the login screen then says why.
  */
 import type { TokenResponse } from '../types/protocol';
 
@@ -9,8 +11,12 @@ export interface Session {
   token: string;
   username: string;
   role: string;
-  /** Milliseconds since the epoch, by this browser's clock. */
+  /** When this access token was issued and expires, in ms since the epoch by this browser's clock. */
+  issuedAt: number;
   expiresAt: number;
+  refreshToken?: string;
+  /** Names the login this session came from; a refresh keeps it (the console is not restarted). */
+  key: string;
 }
 
 /** Why the login screen is shown: a message key for the screen to explain. */
@@ -39,8 +45,32 @@ export function sessionFromLogin(answer: TokenResponse, username: string, now: n
     token: answer.access_token,
     username: c.sub ?? username,
     role: c.role ?? '',
+    issuedAt: now,
     expiresAt: now + answer.expires_in * 1000,
+    refreshToken: answer.refresh_token ?? undefined,
+    key: `${now}-${Math.random().toString(36).slice(2)}`,
   };
+}
+
+/** The session after a refresh: new tokens, same login. */
+export function sessionFromRefresh(answer: TokenResponse, previous: Session, now: number): Session {
+  return {
+    ...previous,
+    token: answer.access_token,
+    issuedAt: now,
+    expiresAt: now + answer.expires_in * 1000,
+    refreshToken: answer.refresh_token ?? undefined,
+  };
+}
+
+/**
+ * When to renew: a fifth of the token's lifetime before it expires, at most a minute before; null
+ * without a refresh token (the session then simply ends at expiry).
+ */
+export function refreshAt(s: Session): number | null {
+  if (!s.refreshToken) return null;
+  const margin = Math.min(60_000, (s.expiresAt - s.issuedAt) / 5);
+  return s.expiresAt - margin;
 }
 
 /** Milliseconds left, never negative. */
@@ -63,7 +93,7 @@ export function loadSession(store: KeyValueStore, now: number): Session | null {
     const raw = store.getItem(KEY);
     if (!raw) return null;
     const s = JSON.parse(raw) as Session;
-    if (typeof s.token !== 'string' || typeof s.expiresAt !== 'number' || isExpired(s, now)) {
+    if (typeof s.token !== 'string' || typeof s.expiresAt !== 'number' || typeof s.key !== 'string' || isExpired(s, now)) {
       store.removeItem(KEY);
       return null;
     }

@@ -7,7 +7,7 @@ import type { ApiClient } from '../api/client';
 import { useI18n } from '../i18n';
 import { listCameras, playLive, type Camera } from '../video/cameras';
 
-export function CameraTiles({ api, token }: { api: ApiClient; token: string }) {
+export function CameraTiles({ api }: { api: ApiClient }) {
   const { t } = useI18n();
   const [cameras, setCameras] = useState<Camera[] | null>(null);
   useEffect(() => {
@@ -30,14 +30,14 @@ export function CameraTiles({ api, token }: { api: ApiClient; token: string }) {
       )}
       <div className="cameras">
         {(cameras ?? []).map((c) => (
-          <CameraTile key={c.id} camera={c} api={api} token={token} />
+          <CameraTile key={c.id} camera={c} api={api} />
         ))}
       </div>
     </section>
   );
 }
 
-function CameraTile({ camera, api, token }: { camera: Camera; api: ApiClient; token: string }) {
+function CameraTile({ camera, api }: { camera: Camera; api: ApiClient }) {
   const { t } = useI18n();
   const video = useRef<HTMLVideoElement>(null);
   const [failed, setFailed] = useState(false);
@@ -45,7 +45,7 @@ function CameraTile({ camera, api, token }: { camera: Camera; api: ApiClient; to
     let stop: (() => void) | null = null;
     let live = true;
     if (video.current) {
-      playLive(video.current, api, camera.id, token).then(
+      playLive(video.current, api, camera.id).then(
         (s) => (live ? (stop = s) : s()),
         () => live && setFailed(true),
       );
@@ -54,7 +54,7 @@ function CameraTile({ camera, api, token }: { camera: Camera; api: ApiClient; to
       live = false;
       stop?.();
     };
-  }, [api, camera.id, token]);
+  }, [api, camera.id]);
   const name = camera.name ?? camera.id;
   return (
     <figure className="card camera">

@@ -52,11 +52,11 @@ export function ConsoleView({ session, onEnd }: { session: Session; onEnd: (why:
       <a className="skip" href="#main">
         {i18n.t('app.skip')}
       </a>
-      <Header session={session} route={route} go={go} state={state} onLogout={() => onEnd('logout')} />
+      <Header session={session} route={route} go={go} state={state} onLogout={() => void state.logout().then(() => onEnd('logout'))} />
       <Toasts state={state} onOpen={open} />
       <main id="main" className="page">
         {route === 'dashboard' ? (
-          <Dashboard state={state} onOpen={open} headingRef={heading} session={session} />
+          <Dashboard state={state} onOpen={open} headingRef={heading} />
         ) : (
           <History state={state} onOpen={open} headingRef={heading} />
         )}

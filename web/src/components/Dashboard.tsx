@@ -1,5 +1,4 @@
 import type { RefObject } from 'react';
-import type { Session } from '../auth/session';
 import type { ConsoleState } from '../hooks/useConsole';
 import { useI18n, type I18n } from '../i18n';
 import { deviceWarnings, type Warning } from '../state/devices';
@@ -11,12 +10,10 @@ export function Dashboard({
   state,
   onOpen,
   headingRef,
-  session,
 }: {
   state: ConsoleState;
   onOpen: (e: EventItem) => void;
   headingRef: RefObject<HTMLHeadingElement | null>;
-  session: Session;
 }) {
   const i18n = useI18n();
   const { t } = i18n;
@@ -68,7 +65,7 @@ export function Dashboard({
           </ul>
         )}
       </section>
-      <CameraTiles api={state.api} token={session.token} />
+      <CameraTiles api={state.api} />
     </>
   );
 }

@@ -27,6 +27,8 @@ export interface ConsoleState {
   acknowledge: (id: string) => Promise<void>;
   /** Runs an API call; a 401 ends the session, other errors are returned to the caller. */
   guard: <T>(call: Promise<T>) => Promise<T>;
+  /** Ends the session on the cloud (best effort: the console forgets it either way). */
+  logout: () => Promise<void>;
 }
 
 export function streamUrl(location: Pick<Location, 'protocol' | 'host'>, token: string): string {
@@ -35,7 +37,12 @@ export function streamUrl(location: Pick<Location, 'protocol' | 'host'>, token: 
 }
 
 export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorized') => void): ConsoleState {
-  const api = useMemo(() => new ApiClient(undefined, '', session.token), [session.token]);
+  // One client per login; a refresh only changes its token (the live stream keeps going).
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const api = useMemo(() => new ApiClient(undefined, '', session.token), [session.key]);
+  api.setToken(session.token);
+  const token = useRef(session.token);
+  token.current = session.token;
   const [devices, setDevices] = useState<DevicesState>([]);
   const [devicesError, setDevicesError] = useState<unknown>(null);
   const [alerts, dispatchAlerts] = useReducer(alertsReducer, initialAlerts);
@@ -76,7 +83,7 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
 
   useEffect(() => {
     const stream = new LiveStream({
-      url: () => streamUrl(window.location, session.token),
+      url: () => streamUrl(window.location, token.current),
       connect: browserSocket,
       cloudTime: () => guard(api.cloudTime()),
       catchUp: async (since) => {
@@ -118,7 +125,7 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
     void refresh();
     void stream.start();
     return () => stream.stop();
-  }, [api, guard, noteAck, refresh, session.token]);
+  }, [api, guard, noteAck, refresh]);
 
   const acknowledge = useCallback(
     async (id: string) => {
@@ -127,5 +134,9 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
     [api, guard, noteAck],
   );
 
-  return { api, devices, devicesError, alerts, dispatchAlerts, live, acks, acknowledge, guard };
+  const logout = useCallback(async () => {
+    await api.logout().catch(() => {});
+  }, [api]);
+
+  return { api, devices, devicesError, alerts, dispatchAlerts, live, acks, acknowledge, guard, logout };
 }

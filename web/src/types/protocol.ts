@@ -77,8 +77,17 @@ export interface LoginRequest {
 export interface TokenResponse {
   access_token: string;
   token_type: string;
-  /** Seconds until the token expires. */
+  /** Seconds until the access token expires. */
   expires_in: number;
+  /** Trade it at `POST /api/auth/refresh` for the next access and refresh tokens (each works once). */
+  refresh_token?: string | null;
+  /** Seconds until the session (and its refresh token) ends; in the login answer only. */
+  refresh_expires_in?: number | null;
+}
+
+/** `POST /api/auth/refresh` body. */
+export interface RefreshRequest {
+  refresh_token: string;
 }
 
 export interface ApiErrorBody {
@@ -150,6 +159,9 @@ export const tokenResponseShape: Shape<TokenResponse> = {
   access_token: 'required',
   token_type: 'required',
   expires_in: 'required',
+  refresh_token: 'optional',
+  refresh_expires_in: 'optional',
 };
+export const refreshRequestShape: Shape<RefreshRequest> = { refresh_token: 'required' };
 export const apiErrorShape: Shape<ApiErrorBody> = { error: 'required' };
 export const clockReadingShape: Shape<ClockReading> = { now: 'required' };

@@ -29,7 +29,7 @@ export function playlistUrl(answer: unknown): string | null {
 }
 
 /** Starts the live view of `cameraId` in `video`; resolves to a function that stops it. */
-export async function playLive(video: HTMLVideoElement, api: ApiClient, cameraId: string, token: string): Promise<() => void> {
+export async function playLive(video: HTMLVideoElement, api: ApiClient, cameraId: string): Promise<() => void> {
   const answer = await api.getOptional<unknown>(`/api/cameras/${encodeURIComponent(cameraId)}/stream`);
   const url = playlistUrl(answer);
   if (!url) throw new Error('no stream');
@@ -41,7 +41,7 @@ export async function playLive(video: HTMLVideoElement, api: ApiClient, cameraId
   if (!Hls.isSupported()) throw new Error('HLS is not supported by this browser');
   const hls = new Hls({
     lowLatencyMode: true,
-    xhrSetup: (xhr) => xhr.setRequestHeader('Authorization', `Bearer ${token}`),
+    xhrSetup: (xhr) => xhr.setRequestHeader('Authorization', `Bearer ${api.bearer ?? ''}`),
   });
   hls.loadSource(url);
   hls.attachMedia(video);
