@@ -224,3 +224,16 @@ fn recover_reopens_in_place_and_discards_what_the_writer_refused() {
         "clones see the reopened database"
     );
 }
+
+#[test]
+fn a_flush_syncs_sled_data_file_itself() {
+    // sled's own flush stops at sync_file_range; the store adds an fdatasync of sled's data file,
+    // so a flush fails (rather than claiming durability) when that file cannot be synced.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), &key()).unwrap();
+    store.append(&[event(1)], 2).unwrap();
+    store.flush().unwrap();
+    std::fs::rename(dir.path().join("db"), dir.path().join("db.moved")).unwrap();
+    let err = store.flush().unwrap_err();
+    assert!(err.to_string().contains("storage failed"), "{err}");
+}
