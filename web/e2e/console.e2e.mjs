@@ -267,6 +267,9 @@ async function main() {
       check(r.ok, `the renewed token is refused: ${r.status}`);
       const id = await fire('button');
       await page.locator(`[data-alert-id="${id}"]`).waitFor({ timeout: 5_000 });
+      // The history page is still open: the new event goes on top of its list, live.
+      const top = page.getByTestId('history-list').locator('li').first().locator(`[data-event-id="${id}"]`);
+      await top.waitFor({ timeout: 5_000 });
     });
 
     await step('a wrong password, a French phone in dark mode, a logout and an unreachable cloud each get their message', async () => {

@@ -7,7 +7,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent, type RefObjec
 import type { ConsoleState } from '../hooks/useConsole';
 import { useI18n } from '../i18n';
 import type { MessageKey } from '../i18n/messages';
-import { appendPage, emptyFilters, emptyHistory, filtersToQuery, type HistoryFilters, type HistoryState } from '../state/history';
+import { appendPage, emptyFilters, emptyHistory, filtersToQuery, prependLive, type HistoryFilters, type HistoryState } from '../state/history';
 import { KNOWN_KINDS, type EventItem } from '../types/protocol';
 import { errorText } from './errors';
 
@@ -55,6 +55,12 @@ export function History({
     void load(emptyHistory, filters);
   }, [filters, load]);
 
+  // New events from the stream go on top when they match (once the first page is there).
+  useEffect(() => {
+    if (loading) return;
+    setHistory((h) => state.recent.reduce((acc, e) => prependLive(acc, e, filters), h));
+  }, [state.recent, filters, loading]);
+
   const more = useCallback(() => {
     if (!loading && !history.done && history.cursor) void load(history, filters);
   }, [loading, history, filters, load]);
@@ -72,7 +78,7 @@ export function History({
     setFilters({ ...draft });
   }
 
-  const field = (name: keyof HistoryFilters) => ({
+  const field = (name: 'device' | 'kind' | 'from' | 'to') => ({
     name,
     value: draft[name],
     onChange: (e: { target: { value: string } }) => setDraft({ ...draft, [name]: e.target.value }),
@@ -113,6 +119,15 @@ export function History({
         <label>
           {t('history.to')}
           <input type="datetime-local" step="1" {...field('to')} />
+        </label>
+        <label className="check">
+          <input
+            type="checkbox"
+            name="unacknowledged"
+            checked={draft.unacknowledged}
+            onChange={(e) => setDraft({ ...draft, unacknowledged: e.target.checked })}
+          />
+          {t('history.unacknowledgedOnly')}
         </label>
         <div className="actions">
           <button type="submit" className="primary">

@@ -4,7 +4,7 @@
  * mark set when its frame arrived, that is the WebSocket → alert time the end-to-end test prints.
  */
 import { useEffect, useState } from 'react';
-import type { ConsoleState } from '../hooks/useConsole';
+import { timingMark, type ConsoleState } from '../hooks/useConsole';
 import { useI18n, type I18n } from '../i18n';
 import type { Toast } from '../state/alerts';
 import type { EventItem } from '../types/protocol';
@@ -34,7 +34,7 @@ function ToastItem({ toast, state, onOpen }: { toast: Toast; state: ConsoleState
   const i18n = useI18n();
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    const id = requestAnimationFrame(() => performance.mark(`vigie-alert:${toast.key}`));
+    const id = requestAnimationFrame(() => timingMark(`vigie-alert:${toast.key}`));
     return () => cancelAnimationFrame(id);
   }, [toast.key]);
   const text = toastText(toast, i18n);

@@ -14,6 +14,7 @@ import type { EventItem } from '../types/protocol';
 
 /** Pages read at most in one catch-up (1,000 events each); the rest shows in the history. */
 const CATCH_UP_PAGES = 20;
+const RECENT_KEPT = 50;
 
 export interface ConsoleState {
   api: ApiClient;
@@ -22,6 +23,8 @@ export interface ConsoleState {
   alerts: AlertsState;
   dispatchAlerts: (action: AlertsAction) => void;
   live: LiveStatus;
+  /** The latest events from the stream and its catch-ups, oldest first (at most `RECENT_KEPT`). */
+  recent: readonly EventItem[];
   /** Acknowledged copies of events, by id: lists show these over what they loaded. */
   acks: ReadonlyMap<string, EventItem>;
   acknowledge: (id: string) => Promise<void>;
@@ -29,6 +32,15 @@ export interface ConsoleState {
   guard: <T>(call: Promise<T>) => Promise<T>;
   /** Ends the session on the cloud (best effort: the console forgets it either way). */
   logout: () => Promise<void>;
+}
+
+/** How long a timing mark is kept: long enough to be read, never piling up over days of alerts. */
+const MARK_KEPT_MS = 60_000;
+
+/** A User Timing mark (`vigie-ws:{id}`, `vigie-alert:{id}`), cleared a minute later. */
+export function timingMark(name: string): void {
+  performance.mark(name);
+  setTimeout(() => performance.clearMarks(name), MARK_KEPT_MS);
 }
 
 export function streamUrl(location: Pick<Location, 'protocol' | 'host'>, token: string): string {
@@ -48,6 +60,7 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
   const [alerts, dispatchAlerts] = useReducer(alertsReducer, initialAlerts);
   const [live, setLive] = useState<LiveStatus>({ state: 'connecting', attempt: 0 });
   const [acks, setAcks] = useState<ReadonlyMap<string, EventItem>>(new Map());
+  const [recent, setRecent] = useState<readonly EventItem[]>([]);
   const arrivals = useRef(0);
   arrivals.current = alerts.arrivals;
   const endRef = useRef(onSessionEnd);
@@ -100,8 +113,9 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
       onFrame: (frame, source) => {
         switch (frame.type) {
           case 'event':
-            if (source === 'live') performance.mark(`vigie-ws:${frame.data.id}`);
+            if (source === 'live') timingMark(`vigie-ws:${frame.data.id}`);
             dispatchAlerts({ type: 'event', event: frame.data });
+            setRecent((r) => [...r, frame.data].slice(-RECENT_KEPT));
             break;
           case 'acknowledged':
             noteAck(frame.data);
@@ -138,5 +152,5 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
     await api.logout().catch(() => {});
   }, [api]);
 
-  return { api, devices, devicesError, alerts, dispatchAlerts, live, acks, acknowledge, guard, logout };
+  return { api, devices, devicesError, alerts, dispatchAlerts, live, recent, acks, acknowledge, guard, logout };
 }

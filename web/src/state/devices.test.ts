@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceView } from '../types/protocol';
 import { deviceWarnings, upsertDevice } from './devices';
-import { appendPage, emptyHistory, filtersToQuery, localToRfc3339, replaceItem } from './history';
+import { appendPage, emptyFilters, emptyHistory, filtersToQuery, localToRfc3339, prependLive, replaceItem } from './history';
 
 const device = (id: string, over: Partial<DeviceView> = {}): DeviceView => ({
   id,
@@ -58,18 +58,20 @@ describe('history', () => {
   });
 
   it('filters become a query with only what was set', () => {
-    expect(filtersToQuery({ device: 'pi-1', kind: '', from: '', to: '' })).toEqual({
+    expect(filtersToQuery({ ...emptyFilters, device: 'pi-1' })).toEqual({
       device: 'pi-1',
       kind: undefined,
       since: undefined,
       until: undefined,
+      acknowledged: undefined,
       limit: 50,
     });
+    expect(filtersToQuery({ ...emptyFilters, unacknowledged: true }).acknowledged).toBe(false);
   });
 
   it('a time range is sent in UTC, and a backwards one is refused', () => {
     expect(localToRfc3339('2026-11-27T10:30')).toMatch(/^2026-11-2\dT\d\d:30:00\.000Z$/);
-    expect(() => filtersToQuery({ device: '', kind: '', from: '2026-11-27T11:00', to: '2026-11-27T10:00' })).toThrow(
+    expect(() => filtersToQuery({ ...emptyFilters, from: '2026-11-27T11:00', to: '2026-11-27T10:00' })).toThrow(
       'history.rangeBackwards',
     );
   });
@@ -80,6 +82,15 @@ describe('history', () => {
     s = appendPage(s, { items: [item('b'), item('c')], next_cursor: null });
     expect(s.items.map((e) => e.id)).toEqual(['a', 'b', 'c']);
     expect(s.done).toBe(true);
+  });
+
+  it('a live event goes on top only when it matches the filters and is the newest', () => {
+    const at = (id: string, t: string, device = 'pi-1') => ({ ...item(id), device, corrected_at: t });
+    const s = appendPage(emptyHistory, { items: [at('a', '2026-11-27T10:00:00Z')], next_cursor: null });
+    expect(prependLive(s, at('b', '2026-11-27T10:01:00Z'), emptyFilters).items.map((e) => e.id)).toEqual(['b', 'a']);
+    expect(prependLive(s, at('b', '2026-11-27T10:01:00Z', 'pi-2'), { ...emptyFilters, device: 'pi-1' })).toBe(s);
+    expect(prependLive(s, at('old', '2026-11-27T09:00:00Z'), emptyFilters)).toBe(s);
+    expect(prependLive(s, at('a', '2026-11-27T10:05:00Z'), emptyFilters)).toBe(s);
   });
 
   it('an acknowledged copy replaces the listed event in place', () => {

@@ -11,9 +11,11 @@ export interface HistoryFilters {
   /** `datetime-local` values (the browser's local time), empty when unset. */
   from: string;
   to: string;
+  /** Only the events nobody has acknowledged yet. */
+  unacknowledged: boolean;
 }
 
-export const emptyFilters: HistoryFilters = { device: '', kind: '', from: '', to: '' };
+export const emptyFilters: HistoryFilters = { device: '', kind: '', from: '', to: '', unacknowledged: false };
 export const PAGE_SIZE = 50;
 
 /** The query for the first page; throws a message key when the time range is backwards. */
@@ -26,6 +28,7 @@ export function filtersToQuery(f: HistoryFilters): EventQuery {
     kind: f.kind || undefined,
     since,
     until,
+    acknowledged: f.unacknowledged ? false : undefined,
     limit: PAGE_SIZE,
   };
 }
@@ -50,6 +53,24 @@ export function appendPage(state: HistoryState, page: EventPage): HistoryState {
   const fresh = page.items.filter((e) => !ids.has(e.id));
   const cursor = page.next_cursor ?? null;
   return { items: [...state.items, ...fresh], cursor, done: cursor === null };
+}
+
+/**
+ * A new event from the live stream goes on top when it matches the filters and is newer than the
+ * first listed one (an older one will come with its page, in order).
+ */
+export function prependLive(state: HistoryState, item: EventItem, f: HistoryFilters): HistoryState {
+  if (state.items.some((e) => e.id === item.id)) return state;
+  if (f.device && item.device !== f.device) return state;
+  if (f.kind && item.kind !== f.kind) return state;
+  if (f.unacknowledged && item.acknowledged_at) return state;
+  const since = localToRfc3339(f.from);
+  const until = localToRfc3339(f.to);
+  const t = Date.parse(item.corrected_at);
+  if ((since && t < Date.parse(since)) || (until && t > Date.parse(until))) return state;
+  const top = state.items[0];
+  if (top && Date.parse(top.corrected_at) > t) return state;
+  return { ...state, items: [item, ...state.items] };
 }
 
 /** An acknowledgement or a newer copy of an event already listed replaces it in place. */
