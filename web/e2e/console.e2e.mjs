@@ -29,6 +29,7 @@ const PASSWORD = 'e2e-secret-password';
 const DEVICE = 'e2e-pi';
 
 const children = [];
+let mainPage = null;
 const results = [];
 let tmp;
 
@@ -78,6 +79,11 @@ async function step(name, fn) {
   } catch (e) {
     results.push([name, false]);
     console.error(`e2e: FAIL ${name}: ${e.stack ?? e}`);
+    if (mainPage) {
+      const shown = await mainPage.locator('.notice, .error, [role=alert]').allInnerTexts().catch(() => []);
+      console.error(`e2e: the main page shows: ${JSON.stringify(shown)} (browser console in browser-console.log)`);
+      await mainPage.screenshot({ path: join(OUT, 'failure.png'), fullPage: true }).catch(() => {});
+    }
     throw e;
   }
 }
@@ -147,7 +153,10 @@ async function main() {
   try {
     const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
+    mainPage = page;
     page.on('pageerror', (e) => console.error(`e2e: page error: ${e.message}`));
+    const pageLog = createWriteStream(join(OUT, 'browser-console.log'));
+    page.on('console', (m) => pageLog.write(`${new Date().toISOString()} ${m.type()} ${m.text()}\n`));
 
     await step('log in and see the device online, its queue and clock, and no camera yet', async () => {
       await login(page, base);
@@ -156,6 +165,8 @@ async function main() {
       const text = await card.innerText();
       check(/Queue/.test(text) && /Clock/.test(text), `device card lacks queue or clock: ${text}`);
       await page.getByTestId('no-camera').waitFor();
+      await page.keyboard.press('Tab');
+      check((await page.evaluate(() => document.activeElement?.className)) === 'skip', 'the first Tab does not reach the skip link');
       check((await page.locator('.error').count()) === 0, 'an error is shown on the dashboard');
       await page.screenshot({ path: join(OUT, '1-dashboard.png'), fullPage: true });
     });
@@ -270,6 +281,29 @@ async function main() {
       // The history page is still open: the new event goes on top of its list, live.
       const top = page.getByTestId('history-list').locator('li').first().locator(`[data-event-id="${id}"]`);
       await top.waitFor({ timeout: 5_000 });
+    });
+
+    await step('the history loads its next cursor page as the list scrolls', async () => {
+      const ids = [];
+      for (let i = 0; i < 55; i++) ids.push(await fire('motion'));
+      const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('vigie.session')).token);
+      await waitFor('55 motion events stored', async () => {
+        const r = await fetch(`${base}/api/events?kind=motion&limit=1000`, { headers: { Authorization: `Bearer ${token}` } });
+        const stored = new Set((await r.json()).items.map((e) => e.id));
+        return ids.every((id) => stored.has(id));
+      });
+      await page.getByRole('button', { name: 'Reset' }).click();
+      const rows = page.getByTestId('history-list').locator('li');
+      await waitFor('the first page of 50', async () => (await rows.count()) === 50, 10_000);
+      await page.getByText('End of history.').scrollIntoViewIfNeeded().catch(() => {});
+      await rows.last().scrollIntoViewIfNeeded();
+      await waitFor('the next page after scrolling', async () => (await rows.count()) > 50, 10_000);
+      await page.getByText('End of history.').waitFor({ timeout: 10_000 });
+      const listed = await rows.count();
+      check(listed >= 58, `only ${listed} events listed after scrolling`);
+      const listedIds = await page.getByTestId('history-list').locator('[data-event-id]').evaluateAll((b) => b.map((x) => x.dataset.eventId));
+      check(new Set(listedIds).size === listedIds.length, 'an event is listed twice');
+      await page.screenshot({ path: join(OUT, '4b-history-pages.png') });
     });
 
     await step('a wrong password, a French phone in dark mode, a logout and an unreachable cloud each get their message', async () => {

@@ -49,9 +49,11 @@ export function App() {
       new ApiClient().refresh(session.refreshToken).then(
         (answer) => begin(sessionFromRefresh(answer, session, Date.now())),
         (e: unknown) => {
-          // Refused: the session is over. Unreachable: try again while the token still works.
-          if (e instanceof UnauthorizedError || remaining(session, Date.now()) < 5_000) expire();
-          else later(renew, Date.now() + 5_000);
+          // Refused: the session is over. Otherwise try again while the token still works.
+          const left = remaining(session, Date.now());
+          console.warn('vigie: session renewal failed', e);
+          if (e instanceof UnauthorizedError || left < 1_000) expire();
+          else later(renew, Date.now() + Math.min(5_000, left / 2));
         },
       );
     };

@@ -36,10 +36,10 @@ describe('session', () => {
     expect(store.data.size).toBe(0);
   });
 
-  it('is renewed a fifth of its lifetime before expiry, at most a minute before, and only with a refresh token', () => {
+  it('is renewed a third of its lifetime before expiry, at most a minute before, and only with a refresh token', () => {
     const login = (expires_in: number, refresh_token?: string) =>
       sessionFromLogin({ access_token: 'a.b.c', token_type: 'Bearer', expires_in, refresh_token }, 'u', 0);
-    expect(refreshAt(login(100, 'r'))).toBe(80_000);
+    expect(refreshAt(login(90, 'r'))).toBe(60_000);
     expect(refreshAt(login(3600, 'r'))).toBe(3_540_000);
     expect(refreshAt(login(3600))).toBeNull();
   });

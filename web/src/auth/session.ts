@@ -64,12 +64,12 @@ export function sessionFromRefresh(answer: TokenResponse, previous: Session, now
 }
 
 /**
- * When to renew: a fifth of the token's lifetime before it expires, at most a minute before; null
- * without a refresh token (the session then simply ends at expiry).
+ * When to renew: a third of the token's lifetime before it expires, at most a minute before (time
+ * for a retry or two); null without a refresh token (the session then simply ends at expiry).
  */
 export function refreshAt(s: Session): number | null {
   if (!s.refreshToken) return null;
-  const margin = Math.min(60_000, (s.expiresAt - s.issuedAt) / 5);
+  const margin = Math.min(60_000, (s.expiresAt - s.issuedAt) / 3);
   return s.expiresAt - margin;
 }
 

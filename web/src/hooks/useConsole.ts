@@ -68,7 +68,10 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
 
   const guard = useCallback(<T,>(call: Promise<T>): Promise<T> => {
     return call.catch((e: unknown) => {
-      if (e instanceof UnauthorizedError) endRef.current('unauthorized');
+      if (e instanceof UnauthorizedError) {
+        console.warn('vigie: the cloud refused the session', e.message);
+        endRef.current('unauthorized');
+      }
       throw e;
     });
   }, []);
