@@ -1,7 +1,7 @@
 # Vigie: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium
+APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl
 
 .PHONY: demo test soak deps services fmt-check clippy build bins bench help web web-test
 

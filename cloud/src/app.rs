@@ -27,11 +27,21 @@ fn mqtt_options(config: &Config) -> MqttOptions {
         MqttTarget::External { host, port, tls } => {
             let mut o = MqttOptions::new(&config.mqtt_client_id, host.clone(), *port);
             if *tls {
-                o.set_transport(Transport::tls_with_default_config());
+                o.set_transport(match &config.mqtt_ca_pem {
+                    Some(ca) => Transport::Tls(rumqttc::TlsConfiguration::Simple {
+                        ca: ca.clone(),
+                        alpn: None,
+                        client_auth: None,
+                    }),
+                    None => Transport::tls_with_default_config(),
+                });
             }
             o
         }
     };
+    if let Some((user, password)) = &config.mqtt_credentials {
+        options.set_credentials(user.clone(), password.clone());
+    }
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(
         protocol::MAX_PAYLOAD_BYTES * 4,

@@ -52,6 +52,13 @@ pub struct RawConfig {
     pub max_body_bytes: Option<usize>,
     /// The built web console (`web/dist`) served at `/` (env `VIGIE_CONSOLE_DIR`).
     pub console_dir: Option<PathBuf>,
+    /// The ingest's MQTT username on an external broker (env `VIGIE_MQTT_USERNAME`).
+    pub mqtt_username: Option<String>,
+    /// A file holding the ingest's MQTT password (env `VIGIE_MQTT_PASSWORD_FILE`).
+    pub mqtt_password_file: Option<PathBuf>,
+    /// The CA certificate (PEM) that signs the broker's certificate, for `mqtts://`; unset: the
+    /// platform's roots (env `VIGIE_MQTT_CA_FILE`).
+    pub mqtt_ca_file: Option<PathBuf>,
     /// Web origins besides the console's own that may call the API (env `VIGIE_ALLOWED_ORIGINS`,
     /// comma-separated).
     pub allowed_origins: Option<Vec<String>>,
@@ -82,6 +89,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub console_dir: PathBuf,
     pub allowed_origins: Vec<String>,
+    /// The ingest's MQTT identity: username and password (read from its file at start).
+    pub mqtt_credentials: Option<(String, String)>,
+    /// The broker's CA (PEM), for `mqtts://`.
+    pub mqtt_ca_pem: Option<Vec<u8>>,
 }
 
 fn default_listen() -> &'static str {
@@ -133,6 +144,13 @@ impl RawConfig {
         set(&mut self.jwt_secret, "VIGIE_JWT_SECRET");
         if let Some(dir) = env("VIGIE_DATA_DIR") {
             self.data_dir = Some(dir.into());
+        }
+        set(&mut self.mqtt_username, "VIGIE_MQTT_USERNAME");
+        if let Some(path) = env("VIGIE_MQTT_PASSWORD_FILE") {
+            self.mqtt_password_file = Some(path.into());
+        }
+        if let Some(path) = env("VIGIE_MQTT_CA_FILE") {
+            self.mqtt_ca_file = Some(path.into());
         }
         if let Some(dir) = env("VIGIE_CONSOLE_DIR") {
             self.console_dir = Some(dir.into());
@@ -224,6 +242,30 @@ impl RawConfig {
                 });
             }
         }
+        let mqtt_credentials = match (nonempty(self.mqtt_username), self.mqtt_password_file) {
+            (None, None) => None,
+            (Some(user), Some(file)) => {
+                let password =
+                    std::fs::read_to_string(&file).map_err(|e| ConfigError::Invalid {
+                        key: "mqtt_password_file (VIGIE_MQTT_PASSWORD_FILE)",
+                        message: format!("cannot read {}: {e}", file.display()),
+                    })?;
+                Some((user, password.trim_end_matches(['\n', '\r']).to_owned()))
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "mqtt_username (VIGIE_MQTT_USERNAME)",
+                    message: "set both the MQTT username and mqtt_password_file, or neither".into(),
+                })
+            }
+        };
+        let mqtt_ca_pem = match self.mqtt_ca_file {
+            None => None,
+            Some(file) => Some(std::fs::read(&file).map_err(|e| ConfigError::Invalid {
+                key: "mqtt_ca_file (VIGIE_MQTT_CA_FILE)",
+                message: format!("cannot read {}: {e}", file.display()),
+            })?),
+        };
         let token_ttl_s = self.token_ttl_s.unwrap_or(DEFAULT_TOKEN_TTL_S);
         positive("token_ttl_s (VIGIE_TOKEN_TTL_S)", token_ttl_s as usize)?;
         Ok(Config {
@@ -249,6 +291,8 @@ impl RawConfig {
                 self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             )?,
             allowed_origins,
+            mqtt_credentials,
+            mqtt_ca_pem,
             console_dir: self
                 .console_dir
                 .filter(|d| !d.as_os_str().is_empty())

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod broker;
+pub mod broker_files;
 pub mod config;
 pub mod hub;
 pub mod ingest;

@@ -1,4 +1,5 @@
-//! `vigie-cloud`: `serve`, `user add`, `device add`. Thin: everything lives in the library.
+//! `vigie-cloud`: `serve`, `user add`, `device add|revoke`, `broker-config`. Thin: everything lives
+//! in the library.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -6,7 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use protocol::DeviceId;
-use vigie_cloud::auth::{device_token_hash, hash_password, new_device_token, PasswordCost, Role};
+use vigie_cloud::auth::{
+    device_token_hash, hash_password, mosquitto_hash, new_device_token, new_mqtt_password,
+    PasswordCost, Role,
+};
+use vigie_cloud::broker_files::{acl, password_file, write_file};
 use vigie_cloud::config::Config;
 use vigie_cloud::store::Store;
 
@@ -38,6 +43,19 @@ enum Command {
         #[command(subcommand)]
         action: DeviceAction,
     },
+    /// Write Mosquitto's password file and ACL from the device list (then reload Mosquitto).
+    BrokerConfig {
+        /// Directory to write `passwd` and `acl` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// The cloud ingest's MQTT username.
+        #[arg(long, default_value = "vigie-cloud")]
+        cloud_user: String,
+        /// A file holding the cloud ingest's MQTT password (the one `VIGIE_MQTT_PASSWORD_FILE`
+        /// gives `serve`).
+        #[arg(long)]
+        cloud_password_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -55,8 +73,20 @@ enum UserAction {
 
 #[derive(Subcommand)]
 enum DeviceAction {
-    /// Provision a device; prints only its API token.
-    Add { id: String },
+    /// Provision a device; prints only its API token. With `--out DIR`, also writes what the Pi is
+    /// flashed with into DIR/ID/: `api.token`, `mqtt.password` (its MQTT identity: username = ID),
+    /// and `ca.pem` (with `--ca`).
+    Add {
+        id: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The CA certificate the Pi checks the broker against (copied into the bundle).
+        #[arg(long, requires = "out")]
+        ca: Option<PathBuf>,
+    },
+    /// Revoke a device: its API token and MQTT password stop working (run `broker-config` again and
+    /// reload Mosquitto for the broker to refuse it).
+    Revoke { id: String },
 }
 
 fn init_logging() {
@@ -121,14 +151,80 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Device {
-            action: DeviceAction::Add { id },
+            action: DeviceAction::Add { id, out, ca },
         } => {
             let id = DeviceId::new(id)?;
             let store = open_store(&config)?;
             let token = new_device_token();
-            store.add_device(&id, &device_token_hash(&token))?;
+            let password = new_mqtt_password();
+            store.add_device_with_mqtt(
+                &id,
+                &device_token_hash(&token),
+                &mosquitto_hash(&password),
+            )?;
             store.audit(&cli_audit("device_added", id.as_str(), None))?;
+            if let Some(out) = out {
+                let dir = out.join(id.as_str());
+                write_file(&dir, "api.token", &format!("{token}\n"), 0o600)?;
+                write_file(&dir, "mqtt.password", &format!("{password}\n"), 0o600)?;
+                if let Some(ca) = ca {
+                    let pem = std::fs::read_to_string(&ca)
+                        .with_context(|| format!("cannot read the CA {}", ca.display()))?;
+                    write_file(&dir, "ca.pem", &pem, 0o644)?;
+                }
+                eprintln!(
+                    "device {id}: flash {} onto the Pi (mqtt.username = {id}, mqtt.password_file, \
+                     api.token, mqtt.ca_file); run `vigie-cloud broker-config` and reload Mosquitto",
+                    dir.display()
+                );
+            }
             println!("{token}");
+            Ok(())
+        }
+        Command::Device {
+            action: DeviceAction::Revoke { id },
+        } => {
+            let id = DeviceId::new(id)?;
+            let store = open_store(&config)?;
+            anyhow::ensure!(
+                store.revoke_device(&id)?,
+                "device {id} is not provisioned, or already revoked"
+            );
+            store.audit(&cli_audit("device_revoked", id.as_str(), None))?;
+            eprintln!(
+                "device {id} revoked: its API token is refused now; run `vigie-cloud broker-config` \
+                 and reload Mosquitto (SIGHUP) for the broker to refuse it"
+            );
+            Ok(())
+        }
+        Command::BrokerConfig {
+            out,
+            cloud_user,
+            cloud_password_file,
+        } => {
+            let cloud_password = std::fs::read_to_string(&cloud_password_file)
+                .with_context(|| format!("cannot read {}", cloud_password_file.display()))?;
+            let cloud_password = cloud_password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(
+                cloud_password.len() >= 16,
+                "the cloud's MQTT password must have at least 16 characters"
+            );
+            let store = open_store(&config)?;
+            let mut entries = store.mqtt_credentials()?;
+            anyhow::ensure!(
+                !entries.iter().any(|(id, _)| *id == cloud_user),
+                "a device is named {cloud_user:?}, the cloud's MQTT user: revoke it, or pass \
+                 another --cloud-user"
+            );
+            entries.push((cloud_user.clone(), mosquitto_hash(cloud_password)));
+            let passwd = write_file(&out, "passwd", &password_file(&entries), 0o640)?;
+            let acl_path = write_file(&out, "acl", &acl(&config.topic_prefix, &cloud_user), 0o640)?;
+            eprintln!(
+                "wrote {} ({} devices) and {}; reload Mosquitto (SIGHUP) to apply",
+                passwd.display(),
+                entries.len() - 1,
+                acl_path.display()
+            );
             Ok(())
         }
     }

@@ -208,7 +208,12 @@ pub(super) fn acked_seq(conn: &mut Db, id: &DeviceId) -> Result<u64, StoreError>
     to_u64("acked_seq", acked.unwrap_or(0))
 }
 
-pub(super) fn provision(conn: &mut Db, id: &DeviceId, token_hash: &str) -> Result<(), StoreError> {
+pub(super) fn provision(
+    conn: &mut Db,
+    id: &DeviceId,
+    token_hash: &str,
+    mqtt_password_hash: Option<&str>,
+) -> Result<(), StoreError> {
     let conflict = |why: String| {
         move |e: diesel::result::Error| match StoreError::from(e) {
             StoreError::Conflict(_) => StoreError::Conflict(why),
@@ -221,7 +226,11 @@ pub(super) fn provision(conn: &mut Db, id: &DeviceId, token_hash: &str) -> Resul
         // so that SQLite takes its write lock at once.
         let updated = diesel::update(devices::table.find(id.as_str()))
             .filter(devices::token_hash.is_null())
-            .set(devices::token_hash.eq(token_hash))
+            .set((
+                devices::token_hash.eq(token_hash),
+                devices::mqtt_password_hash.eq(mqtt_password_hash),
+                devices::revoked_at.eq(None::<i64>),
+            ))
             .execute(conn)
             .map_err(conflict(token_taken.to_owned()))?;
         if updated == 1 {
@@ -239,6 +248,7 @@ pub(super) fn provision(conn: &mut Db, id: &DeviceId, token_hash: &str) -> Resul
             .values((
                 devices::id.eq(id.as_str()),
                 devices::token_hash.eq(token_hash),
+                devices::mqtt_password_hash.eq(mqtt_password_hash),
                 devices::state.eq(INITIAL_STATE),
                 devices::created_at.eq(now),
             ))
@@ -261,4 +271,33 @@ pub(super) fn for_token_hash(
         .optional()?;
     id.map(|id| DeviceId::new(id).map_err(|e| corrupt("device id", e)))
         .transpose()
+}
+
+/// Revokes a device: its API token and MQTT password stop working (once the broker's password file
+/// is regenerated). Returns whether it was provisioned and not yet revoked.
+pub(super) fn revoke(conn: &mut Db, id: &DeviceId) -> Result<bool, StoreError> {
+    let changed = diesel::update(devices::table.find(id.as_str()))
+        .filter(devices::revoked_at.is_null())
+        .filter(devices::token_hash.is_not_null())
+        .set((
+            devices::token_hash.eq(None::<String>),
+            devices::mqtt_password_hash.eq(None::<String>),
+            devices::revoked_at.eq(ms(Utc::now())),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// `(device id, Mosquitto password hash)` of every device that may connect, by id.
+pub(super) fn mqtt_credentials(conn: &mut Db) -> Result<Vec<(String, String)>, StoreError> {
+    let rows: Vec<(String, Option<String>)> = devices::table
+        .filter(devices::revoked_at.is_null())
+        .filter(devices::mqtt_password_hash.is_not_null())
+        .select((devices::id, devices::mqtt_password_hash))
+        .order(devices::id.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, hash)| hash.map(|h| (id, h)))
+        .collect())
 }

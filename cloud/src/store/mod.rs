@@ -274,7 +274,27 @@ impl Store {
     /// Provisions a device with the SHA-256 hash of its token. A device already seen (by its events
     /// or status) gets the token; one that already has a token is a [`StoreError::Conflict`].
     pub fn add_device(&self, id: &DeviceId, token_hash: &str) -> Result<(), StoreError> {
-        devices::provision(&mut *self.conn()?, id, token_hash)
+        devices::provision(&mut *self.conn()?, id, token_hash, None)
+    }
+
+    /// Provisions a device with its API token and its MQTT password (both as hashes).
+    pub fn add_device_with_mqtt(
+        &self,
+        id: &DeviceId,
+        token_hash: &str,
+        mqtt_password_hash: &str,
+    ) -> Result<(), StoreError> {
+        devices::provision(&mut *self.conn()?, id, token_hash, Some(mqtt_password_hash))
+    }
+
+    /// Revokes a device (API token and MQTT password); whether it was active.
+    pub fn revoke_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
+        devices::revoke(&mut *self.conn()?, id)
+    }
+
+    /// The MQTT credentials (id, Mosquitto hash) of every device that may connect.
+    pub fn mqtt_credentials(&self) -> Result<Vec<(String, String)>, StoreError> {
+        devices::mqtt_credentials(&mut *self.conn()?)
     }
 
     /// The device a token hash belongs to, if any.

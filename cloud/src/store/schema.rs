@@ -17,6 +17,8 @@ diesel::table! {
         created_at -> BigInt,
         api_reachable -> Nullable<Bool>,
         clock_offset_ms -> Nullable<BigInt>,
+        mqtt_password_hash -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 

@@ -58,6 +58,16 @@ pub struct RawMqtt {
     /// Largest reconnect delay, milliseconds.
     #[serde(default = "default_reconnect_max_ms")]
     pub reconnect_max_ms: u64,
+    /// The device's MQTT username (default: the device id, as `vigie-cloud device add` provisions).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the device's MQTT password (`mqtt.password` of the provisioning bundle).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The CA certificate (PEM) the broker's certificate must chain to, for `mqtts://`; unset: the
+    /// platform's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[api]`: the cloud's HTTP API, used to drain a large backlog in bulk (`POST /api/events`) when
@@ -281,6 +291,9 @@ impl Default for RawMqtt {
             heartbeat_ms: default_heartbeat_ms(),
             reconnect_base_ms: default_reconnect_base_ms(),
             reconnect_max_ms: default_reconnect_max_ms(),
+            username: None,
+            password_file: None,
+            ca_file: None,
         }
     }
 }

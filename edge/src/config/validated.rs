@@ -19,6 +19,8 @@ pub struct Config {
     pub device: DeviceId,
     pub clock_synced: bool,
     pub mqtt: MqttEndpoint,
+    /// The device's MQTT identity and the broker's CA.
+    pub mqtt_auth: MqttAuth,
     pub prefix: TopicPrefix,
     pub keep_alive: Duration,
     pub heartbeat: Duration,
@@ -33,6 +35,24 @@ pub struct Config {
     pub log_level: String,
     pub backend: Backend,
     pub sensors: Vec<SensorConfig>,
+}
+
+/// How the device proves who it is to the broker, and how it checks the broker.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MqttAuth {
+    /// `(username, password)`; `None`: anonymous (a broker with no ACL, the embedded default).
+    pub credentials: Option<(String, String)>,
+    /// The broker's CA (PEM) for `mqtts://`; `None`: the platform's roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for MqttAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttAuth")
+            .field("username", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|c| c.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the broker is.
@@ -119,6 +139,7 @@ impl Config {
         let device = DeviceId::new(raw.device.id.clone())
             .map_err(|e| ConfigError::invalid("device.id", e.to_string()))?;
         let mqtt = parse_mqtt_url(&raw.mqtt.url)?;
+        let mqtt_auth = check_mqtt_auth(&raw, &mqtt)?;
         let prefix = TopicPrefix::new(&raw.mqtt.topic_prefix)
             .map_err(|e| ConfigError::invalid("mqtt.topic_prefix", e.to_string()))?;
         if raw.mqtt.keep_alive_s < 5 {
@@ -197,6 +218,7 @@ impl Config {
             device,
             clock_synced: raw.device.clock_synced,
             mqtt,
+            mqtt_auth,
             prefix,
             keep_alive: Duration::from_secs(raw.mqtt.keep_alive_s),
             heartbeat: Duration::from_millis(raw.mqtt.heartbeat_ms),
@@ -374,6 +396,66 @@ fn check_sensor(i: usize, raw: &RawInput, backend: Backend) -> Result<SensorConf
         active,
         debounce: Duration::from_millis(raw.debounce_ms),
         min_active: Duration::from_millis(raw.min_active_ms),
+    })
+}
+
+/// The MQTT identity: a password file (username defaults to the device id) and a CA file, both
+/// read now so a missing or unreadable file is a clear error at start.
+fn check_mqtt_auth(raw: &RawConfig, endpoint: &MqttEndpoint) -> Result<MqttAuth, ConfigError> {
+    let m = &raw.mqtt;
+    let credentials = match (&m.username, &m.password_file) {
+        (_, None) if m.username.is_some() => {
+            return Err(ConfigError::invalid(
+                "mqtt.username",
+                "needs mqtt.password_file (the device's MQTT password)",
+            ))
+        }
+        (_, None) => None,
+        (username, Some(file)) => {
+            let password = std::fs::read_to_string(file).map_err(|e| {
+                ConfigError::invalid(
+                    "mqtt.password_file",
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            if password.is_empty() {
+                return Err(ConfigError::invalid(
+                    "mqtt.password_file",
+                    format!("{} is empty", file.display()),
+                ));
+            }
+            let username = username.clone().unwrap_or_else(|| raw.device.id.clone());
+            Some((username, password))
+        }
+    };
+    let ca_pem = match &m.ca_file {
+        None => None,
+        Some(_) if !endpoint.tls => {
+            return Err(ConfigError::invalid(
+                "mqtt.ca_file",
+                "is for mqtts:// URLs; this broker URL is plain mqtt://",
+            ))
+        }
+        Some(file) => {
+            let pem = std::fs::read(file).map_err(|e| {
+                ConfigError::invalid(
+                    "mqtt.ca_file",
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(ConfigError::invalid(
+                    "mqtt.ca_file",
+                    format!("{} holds no PEM certificate", file.display()),
+                ));
+            }
+            Some(pem)
+        }
+    };
+    Ok(MqttAuth {
+        credentials,
+        ca_pem,
     })
 }
 

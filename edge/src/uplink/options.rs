@@ -2,7 +2,7 @@
 //! persistent session, keep-alive, the retained last will, the in-flight limit and the transport.
 
 use protocol::{DeviceStatus, Topic};
-use rumqttc::{LastWill, MqttOptions, QoS, Transport};
+use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 
 use crate::config::Config;
 
@@ -24,8 +24,18 @@ pub fn mqtt_options(config: &Config) -> MqttOptions {
         ))
         .set_inflight(inflight(config.outbox.max_in_flight));
     if config.mqtt.tls {
-        // Platform (native) roots for now; provisioned CA and client certificates come later.
-        options.set_transport(Transport::tls_with_default_config());
+        options.set_transport(match &config.mqtt_auth.ca_pem {
+            // The CA the device was provisioned with: only a broker certificate it signed passes.
+            Some(ca) => Transport::Tls(TlsConfiguration::Simple {
+                ca: ca.clone(),
+                alpn: None,
+                client_auth: None,
+            }),
+            None => Transport::tls_with_default_config(),
+        });
+    }
+    if let Some((username, password)) = &config.mqtt_auth.credentials {
+        options.set_credentials(username.clone(), password.clone());
     }
     options
 }

@@ -1,0 +1,465 @@
+//! Device identities at the broker, against a real Mosquitto the test starts on a free loopback
+//! port with TLS, the password file and the ACL `vigie-cloud broker-config` writes: a provisioned
+//! Pi's events reach the database over TLS; a device cannot publish as another (nothing stored);
+//! plain TCP, a client that does not trust the broker's CA, a wrong password and a revoked device
+//! are all refused.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rumqttc::{
+    Client, ConnectionError, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
+use serde_json::json;
+use support::*;
+
+/// `openssl` with `args` in `dir`, which must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate it signs for 127.0.0.1, and an unrelated CA.
+fn make_pki(dir: &Path) -> PathBuf {
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (name, cn) in [("ca", "vigie-test-ca"), ("other-ca", "someone-else")] {
+        let mut args = vec!["req", "-x509"];
+        args.extend(ec);
+        let (key, pem, subj) = (
+            format!("{name}.key"),
+            format!("{name}.pem"),
+            format!("/CN={cn}"),
+        );
+        args.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
+        openssl(&pki, &args);
+    }
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&pki, &args);
+    std::fs::write(pki.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    pki
+}
+
+/// Runs `vigie-cloud ARGS` with the cloud's settings; its standard output.
+fn cloud_cli(env: &[(String, String)], args: &[&str]) -> String {
+    let mut cmd = Command::new(bin("vigie-cloud"));
+    cmd.args(args).env("VIGIE_LOG_FORMAT", "json");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "vigie-cloud {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct TlsBroker {
+    proc: Proc,
+    port: u16,
+}
+
+impl TlsBroker {
+    fn start(dir: &Path) -> TlsBroker {
+        let port = free_port();
+        let template =
+            std::fs::read_to_string(workspace().join("cloud/tests/fixtures/mosquitto-tls.conf.in"))
+                .unwrap();
+        let conf = dir.join("mosquitto-tls.conf");
+        let text = template
+            .replace("{PORT}", &port.to_string())
+            .replace("{DIR}", &dir.display().to_string());
+        std::fs::write(&conf, text).unwrap();
+        let mut cmd = Command::new("mosquitto");
+        cmd.arg("-c").arg(&conf);
+        let proc = Proc::spawn("mosquitto", cmd, &dir.join("mosquitto-tls.log"));
+        wait_for("the TLS broker to listen", Duration::from_secs(10), || {
+            port_open(port)
+        });
+        TlsBroker { proc, port }
+    }
+
+    /// Mosquitto re-reads its password file and ACL on SIGHUP.
+    fn reload(&self) {
+        let pid = self.proc.child.id() as i32;
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Why a connection was refused (the error of [`try_connect`]).
+fn refused(result: Result<Client, String>) -> String {
+    match result {
+        Ok(_) => panic!("the broker accepted the connection"),
+        Err(e) => e,
+    }
+}
+
+/// Connects an MQTT client and waits for the broker's answer: `Ok` once connected.
+fn try_connect(
+    port: u16,
+    tls_ca: Option<&[u8]>,
+    credentials: Option<(&str, &str)>,
+) -> Result<Client, String> {
+    let mut options = MqttOptions::new(unique("probe-"), "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5));
+    if let Some(ca) = tls_ca {
+        options.set_transport(Transport::Tls(TlsConfiguration::Simple {
+            ca: ca.to_vec(),
+            alpn: None,
+            client_auth: None,
+        }));
+    }
+    if let Some((user, password)) = credentials {
+        options.set_credentials(user, password);
+    }
+    let (client, mut connection) = Client::new(options, 16);
+    let answer = connection
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|e| format!("no answer: {e:?}"))?;
+    match answer {
+        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            // Keep the event loop running for publishes.
+            std::thread::spawn(move || for _ in connection.iter() {});
+            Ok(client)
+        }
+        Ok(other) => Err(format!("unexpected {other:?}")),
+        Err(ConnectionError::ConnectionRefused(code)) => Err(format!("refused: {code:?}")),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+struct Site {
+    dir: tempfile::TempDir,
+    db: PgDatabase,
+    env: Vec<(String, String)>,
+    prefix: String,
+    broker: TlsBroker,
+    ca: Vec<u8>,
+    /// Device id → its MQTT password and API token.
+    devices: Vec<(String, String, String)>,
+}
+
+/// A database with devices `a` and `b` provisioned (with their bundles), the broker files, and the
+/// TLS broker.
+fn site() -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let db = PgDatabase::create();
+    let prefix = unique("sec-");
+    let cloud_password = dir.path().join("cloud-mqtt.password");
+    std::fs::write(&cloud_password, format!("{}\n", unique("cloud-password-"))).unwrap();
+    let env: Vec<(String, String)> = vec![
+        ("VIGIE_DATABASE_URL".into(), db.url()),
+        ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
+        (
+            "VIGIE_DATA_DIR".into(),
+            dir.path().join("cloud").display().to_string(),
+        ),
+    ];
+    let mut devices = Vec::new();
+    for id in ["dev-a", "dev-b"] {
+        let bundles = dir.path().join("bundles");
+        let ca = pki.join("ca.pem").display().to_string();
+        let token = cloud_cli(
+            &env,
+            &[
+                "device",
+                "add",
+                id,
+                "--out",
+                &bundles.display().to_string(),
+                "--ca",
+                &ca,
+            ],
+        );
+        let bundle = bundles.join(id);
+        let password = std::fs::read_to_string(bundle.join("mqtt.password")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(bundle.join("api.token")).unwrap(),
+            token
+        );
+        assert!(bundle.join("ca.pem").is_file());
+        devices.push((
+            id.to_owned(),
+            password.trim().to_owned(),
+            token.trim().to_owned(),
+        ));
+    }
+    let broker_dir = dir.path().join("broker").display().to_string();
+    let password_file = cloud_password.display().to_string();
+    cloud_cli(
+        &env,
+        &[
+            "broker-config",
+            "--out",
+            &broker_dir,
+            "--cloud-password-file",
+            &password_file,
+        ],
+    );
+    let passwd = std::fs::read_to_string(dir.path().join("broker/passwd")).unwrap();
+    assert!(
+        passwd.contains("dev-a:$7$") && passwd.contains("vigie-cloud:$7$"),
+        "{passwd}"
+    );
+    let broker = TlsBroker::start(dir.path());
+    let ca = std::fs::read(pki.join("ca.pem")).unwrap();
+    let mut env = env;
+    env.extend([
+        (
+            "VIGIE_MQTT_URL".into(),
+            format!("mqtts://127.0.0.1:{}", broker.port),
+        ),
+        (
+            "VIGIE_MQTT_CA_FILE".into(),
+            pki.join("ca.pem").display().to_string(),
+        ),
+        ("VIGIE_MQTT_USERNAME".into(), "vigie-cloud".into()),
+        ("VIGIE_MQTT_PASSWORD_FILE".into(), password_file),
+        ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
+    ]);
+    Site {
+        dir,
+        db,
+        env,
+        prefix,
+        broker,
+        ca,
+        devices,
+    }
+}
+
+fn envelope(device: &str, seq: u64) -> Vec<u8> {
+    json!({
+        "schema_version": 1,
+        "id": uuid::Uuid::now_v7(),
+        "device": device,
+        "seq": seq,
+        "sensor": "mat-1",
+        "kind": "button_pressed",
+        "occurred_at": protocol::time::format(chrono::Utc::now()),
+        "clock_synced": true
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn a_pi_over_tls_with_its_identity_is_stored_and_a_device_cannot_publish_as_another() {
+    let site = site();
+    let cloud = Cloud::start(site.dir.path(), site.env.clone());
+    cloud.add_user("admin", "admin", "correct horse battery");
+    let token = cloud.login("admin", "correct horse battery");
+
+    // A real Pi, provisioned by `device add --out`: TLS with its CA, its own MQTT password.
+    let (id, _, _) = &site.devices[0];
+    let bundle = site.dir.path().join("bundles").join(id);
+    let config = site.dir.path().join("edge-a.toml");
+    let example =
+        std::fs::read_to_string(workspace().join("edge/examples/simulated.toml")).unwrap();
+    let with_identity = example.replace(
+        "heartbeat_ms = 5000",
+        &format!(
+            "heartbeat_ms = 5000\npassword_file = \"{}\"\nca_file = \"{}\"",
+            bundle.join("mqtt.password").display(),
+            bundle.join("ca.pem").display()
+        ),
+    );
+    assert_ne!(with_identity, example);
+    std::fs::write(&config, with_identity).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(bin("vigie-edge"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("VIGIE_LOG_FORMAT", "json")
+        .env("VIGIE_EDGE_DEVICE_ID", id)
+        .env(
+            "VIGIE_EDGE_MQTT_URL",
+            format!("mqtts://127.0.0.1:{}", site.broker.port),
+        )
+        .env(
+            "VIGIE_EDGE_DATA_DIR",
+            site.dir.path().join(id).display().to_string(),
+        )
+        .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("VIGIE_TOPIC_PREFIX", &site.prefix);
+    let mut edge = Proc::spawn("vigie-edge", cmd, &site.dir.path().join("edge-a.log"));
+    edge.wait_until_ok(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(30),
+    );
+    let agent = agent();
+    let (status, body) = post_json(
+        &agent,
+        &format!("http://127.0.0.1:{port}/sim/button"),
+        None,
+        &serde_json::Value::Null,
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_for(
+        "dev-a's event stored over TLS",
+        Duration::from_secs(30),
+        || pg_device_events(&site.db.url(), "dev-a").len() == 1,
+    );
+    wait_for("dev-a acked and online", Duration::from_secs(30), || {
+        cloud
+            .device(&token, "dev-a")
+            .is_some_and(|d| d["acked_seq"] == 1 && d["state"] == "online")
+    });
+
+    // dev-b's credentials, publishing as dev-a (topic and payload): the broker's ACL drops it.
+    let (b, b_password, _) = &site.devices[1];
+    let client = try_connect(site.broker.port, Some(&site.ca), Some((b, b_password))).unwrap();
+    let topic_of = |device: &str| format!("{}/sensors/{device}/button/pressed", site.prefix);
+    client
+        .publish(
+            topic_of("dev-a"),
+            QoS::AtLeastOnce,
+            false,
+            envelope("dev-a", 99),
+        )
+        .unwrap();
+    // On its own topic with another device in the payload: the cloud drops and counts it.
+    client
+        .publish(
+            topic_of("dev-b"),
+            QoS::AtLeastOnce,
+            false,
+            envelope("dev-a", 98),
+        )
+        .unwrap();
+    // Then a genuine dev-b event: once it is stored, the two before it were handled.
+    client
+        .publish(
+            topic_of("dev-b"),
+            QoS::AtLeastOnce,
+            false,
+            envelope("dev-b", 1),
+        )
+        .unwrap();
+    wait_for("dev-b's own event stored", Duration::from_secs(30), || {
+        pg_device_events(&site.db.url(), "dev-b").len() == 1
+    });
+    let a_events = pg_device_events(&site.db.url(), "dev-a");
+    assert_eq!(
+        a_events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1],
+        "nothing published with dev-b's credentials is stored as dev-a"
+    );
+    assert!(metric(&cloud, "vigie_ingest_invalid_total") >= 1);
+    edge.kill9();
+}
+
+#[test]
+fn plain_tcp_a_foreign_ca_a_wrong_password_and_a_revoked_device_are_refused() {
+    let site = site();
+    let port = site.broker.port;
+    let (a, a_password, a_token) = &site.devices[0];
+    assert!(try_connect(port, Some(&site.ca), Some((a, a_password))).is_ok());
+
+    let plain = try_connect(port, None, Some((a, a_password)));
+    assert!(plain.is_err(), "plain TCP on the TLS port");
+    let other_ca = std::fs::read(site.dir.path().join("pki/other-ca.pem")).unwrap();
+    let foreign = try_connect(port, Some(&other_ca), Some((a, a_password)));
+    assert!(
+        foreign.is_err(),
+        "a client that does not trust the broker's CA"
+    );
+    let wrong = refused(try_connect(
+        port,
+        Some(&site.ca),
+        Some((a, "not-the-password")),
+    ));
+    assert!(wrong.contains("refused"), "{wrong}");
+    let anonymous = refused(try_connect(port, Some(&site.ca), None));
+    assert!(anonymous.contains("refused"), "{anonymous}");
+
+    // Revoked: the broker refuses it once the files are written again and reloaded; the API refuses
+    // its token at once.
+    cloud_cli(&site.env, &["device", "revoke", a]);
+    let broker_dir = site.dir.path().join("broker").display().to_string();
+    let password_file = site
+        .dir
+        .path()
+        .join("cloud-mqtt.password")
+        .display()
+        .to_string();
+    cloud_cli(
+        &site.env,
+        &[
+            "broker-config",
+            "--out",
+            &broker_dir,
+            "--cloud-password-file",
+            &password_file,
+        ],
+    );
+    site.broker.reload();
+    let revoked = refused(try_connect(port, Some(&site.ca), Some((a, a_password))));
+    assert!(revoked.contains("refused"), "{revoked}");
+    let (b, b_password, _) = &site.devices[1];
+    assert!(
+        try_connect(port, Some(&site.ca), Some((b, b_password))).is_ok(),
+        "others still connect"
+    );
+
+    let cloud = Cloud::start(site.dir.path(), site.env.clone());
+    let (status, _) = post_json(
+        &agent(),
+        &format!("{}/api/events", cloud.base),
+        Some(a_token),
+        &json!([]),
+    );
+    assert_eq!(status, 401, "the revoked device's API token");
+}
