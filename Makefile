@@ -9,6 +9,7 @@ help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
 	@echo "make test   install what is missing, then fmt, clippy and every test (Rust, then the web console's)"
 	@echo "make web    build the web console into web/dist (npm ci first when needed)"
+	@echo "make web-test  the console's unit tests, then its end-to-end test in headless Chromium"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.

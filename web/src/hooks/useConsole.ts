@@ -1,7 +1,7 @@
 /**
  * Everything a signed-in console holds: the API client with the session's token, the devices, the
- * alerts, the live connection and its status. Wires `LiveStream` to the reducers; any 401 ends the
- * session (`onSessionEnd`), since there is no refresh yet.
+ * alerts, the live connection and its status. Wires `LiveStream` to the reducers. Any 401 ends the
+ * session (`onSessionEnd`): renewing it before expiry is the App's job, so a 401 means it is over.
  */
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import { ApiClient } from '../api/client';
@@ -15,6 +15,8 @@ import type { EventItem } from '../types/protocol';
 /** Pages read at most in one catch-up (1,000 events each); the rest shows in the history. */
 const CATCH_UP_PAGES = 20;
 const RECENT_KEPT = 50;
+/** Acknowledged copies kept for the lists (the oldest are forgotten: their lists reload them). */
+const ACKS_KEPT = 1000;
 
 export interface ConsoleState {
   api: ApiClient;
@@ -77,7 +79,14 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
   }, []);
 
   const noteAck = useCallback((item: EventItem) => {
-    setAcks((m) => new Map(m).set(item.id, item));
+    setAcks((m) => {
+      const next = new Map(m).set(item.id, item);
+      for (const id of next.keys()) {
+        if (next.size <= ACKS_KEPT) break;
+        next.delete(id);
+      }
+      return next;
+    });
     dispatchAlerts({ type: 'acknowledged', event: item });
   }, []);
 
