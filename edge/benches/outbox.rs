@@ -52,7 +52,8 @@ struct Run {
     refused: u64,
     elapsed: Duration,
     /// When each 201 arrived, in seconds since the Unix epoch (only when asked for).
-    answered_at: Vec<f64>,
+    /// `(sent, answered)` of each accepted request, epoch seconds.
+    answered_at: Vec<(f64, f64)>,
 }
 
 impl Run {
@@ -85,10 +86,11 @@ fn fire_for(base: &str, clients: usize, duration: Duration, record: bool) -> Run
                     let agent = agent();
                     let mut run = Run::default();
                     while Instant::now() < deadline {
+                        let sent = epoch_secs();
                         if fire(&agent, base) {
                             run.appended += 1;
                             if record {
-                                run.answered_at.push(epoch_secs());
+                                run.answered_at.push((sent, epoch_secs()));
                             }
                         } else {
                             run.refused += 1;
@@ -299,25 +301,16 @@ struct Window {
     gap_median: Duration,
 }
 
-fn window(
-    mut answered: Vec<f64>,
-    mut fsyncs: Vec<&SyncCall>,
-    mut writes: Vec<&SyncCall>,
-) -> Window {
-    answered.sort_by(f64::total_cmp);
+fn window(mut answered: Vec<(f64, f64)>, mut fsyncs: Vec<&SyncCall>) -> Window {
+    answered.sort_by(|x, y| x.1.total_cmp(&y.1));
     fsyncs.sort_by(|a, b| a.exit.total_cmp(&b.exit));
-    writes.sort_by(|a, b| a.exit.total_cmp(&b.exit));
-    // An event is durable when it is answered if an fsync/fdatasync of the log ran after its group
-    // commit's write (the last sync_file_range that ended before the answer) and ended before the
-    // answer. Otherwise it is at risk from its answer until the first fsync that starts after it.
+    // An event is durable when answered if an fsync/fdatasync of the log ran entirely between its
+    // request and its 201 (its group commit's write happens in that interval, and the store syncs
+    // after it). Otherwise it is at risk from its 201 until the first sync that starts after it.
     let mut at_risk: Vec<(f64, Option<f64>)> = Vec::new();
     let mut waits: Vec<f64> = Vec::new();
-    for &a in &answered {
-        let write = writes.iter().rev().find(|w| w.exit <= a);
-        let durable = fsyncs
-            .iter()
-            .any(|f| f.exit <= a && write.is_none_or(|w| f.entry >= w.entry));
-        if durable {
+    for &(sent, a) in &answered {
+        if fsyncs.iter().any(|f| f.entry >= sent && f.exit <= a) {
             waits.push(0.0);
             continue;
         }
@@ -445,7 +438,7 @@ fn power_cut(dir: &Path, untraced: &Run, clients: usize, duration: Duration) {
         .collect();
     let ranges = writes.len();
     let log_len = std::fs::metadata(&log).map_or(0, |m| m.len());
-    let w = window(run.answered_at.clone(), fsyncs.clone(), writes);
+    let w = window(run.answered_at.clone(), fsyncs.clone());
     println!(
         "power cut measured with the edge under strace: {clients} clients for {:.1} s, {:.0} \
          events/s ({:.2} of the untraced rate); {ranges} sync_file_range and {} fsync of sled's \
