@@ -799,3 +799,70 @@ async fn only_the_console_origin_and_listed_origins_may_call_the_api_and_every_a
     let resp = test::call_service(&app, ws("http://vigie.local:8080").to_request()).await;
     assert_eq!(resp.status().as_u16(), 101);
 }
+
+#[actix_rt::test]
+async fn forged_expired_or_foreign_tokens_get_401_over_http() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    let f = fixture();
+    let app = app!(f.state);
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = |aud: &str, exp: u64| {
+        json!({"sub": "ada", "role": "admin", "sid": "s-1", "iat": now, "exp": exp,
+               "aud": aud, "iss": "vigie-cloud"})
+    };
+    let secret = b"api-test-secret-api-test-secret!";
+    let sign = |c: &Value, key: &[u8]| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            c,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    // alg = none: a header and claims with an empty signature.
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims("vigie-api", now + 600))
+    );
+    for (what, token, reason) in [
+        ("alg none", none, ""),
+        (
+            "wrong signature",
+            sign(
+                &claims("vigie-api", now + 600),
+                b"another-secret-another-secret!!!",
+            ),
+            "signature",
+        ),
+        (
+            "expired",
+            sign(&claims("vigie-api", now - 3600), secret),
+            "expired",
+        ),
+        (
+            "wrong audience",
+            sign(&claims("someone-else", now + 600), secret),
+            "vigie-api",
+        ),
+    ] {
+        let (status, body) = call(
+            &app,
+            test::TestRequest::get()
+                .uri("/api/events")
+                .insert_header(bearer(&token)),
+        )
+        .await;
+        assert_eq!(status, 401, "{what}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{what}: {error}");
+        assert!(
+            !error.contains("session"),
+            "{what}: refused for the token itself: {error}"
+        );
+    }
+}
