@@ -741,6 +741,8 @@ async fn only_the_console_origin_and_listed_origins_may_call_the_api_and_every_a
     };
     let resp = test::call_service(&app, events("http://vigie.local:8080")).await;
     assert_eq!(resp.status().as_u16(), 200, "the console's own origin");
+    let csp = resp.headers().get("content-security-policy").unwrap();
+    assert!(csp.to_str().unwrap().contains("frame-ancestors 'none'"));
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),

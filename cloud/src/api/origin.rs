@@ -91,10 +91,19 @@ pub async fn refuse_foreign_origin(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-/// Headers on every answer: no MIME sniffing, no framing (clickjacking), no referrer leak, no
-/// powerful browser features, and no cross-window access.
+/// The console's Content-Security-Policy: its own scripts and connections only (the WebSocket is
+/// same-origin), inline style attributes (React), images and media from itself, `data:` and `blob:`
+/// (hls.js feeds video through blob URLs and may use a blob worker), never framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; \
+     connect-src 'self'; worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'; \
+     base-uri 'self'; form-action 'self'";
+
+/// Headers on every answer: the console's CSP, no MIME sniffing, no framing (clickjacking), no
+/// referrer leak, no powerful browser features, and no cross-window access.
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::REFERRER_POLICY, "no-referrer"))
