@@ -496,6 +496,21 @@ async fn an_acknowledgement_is_stored_once_with_its_user_and_filters_the_listing
 
     let (status, _) = call(&app, ack(&uuid::Uuid::now_v7().to_string(), &f.admin)).await;
     assert_eq!(status, 404);
+    let get = |id: &str| {
+        test::TestRequest::get()
+            .uri(&format!("/api/events/{id}"))
+            .insert_header(bearer(&f.viewer))
+    };
+    let (status, one) = call(&app, get(id)).await;
+    assert_eq!(
+        (status, one["acknowledged_by"].clone()),
+        (200, json!("vic"))
+    );
+    assert_eq!(
+        call(&app, get(&uuid::Uuid::now_v7().to_string())).await.0,
+        404
+    );
+    assert_eq!(call(&app, get("nope")).await.0, 400);
     let (status, body) = call(&app, ack("not-a-uuid", &f.admin)).await;
     assert_eq!(status, 400, "{body}");
     let (status, _) = call(&app, ack(id, &f.device_token)).await;

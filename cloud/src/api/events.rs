@@ -128,6 +128,26 @@ pub async fn devices(
     Ok(HttpResponse::Ok().json(devices))
 }
 
+fn event_id(raw: &str) -> Result<uuid::Uuid, ApiFailure> {
+    uuid::Uuid::try_parse(raw)
+        .map_err(|_| ApiFailure::BadRequest(format!("event id {raw:?} is not a UUID")))
+}
+
+/// `GET /api/events/{id}`: one event (a link to it from an alert or a notification).
+pub async fn one(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiFailure> {
+    caller.require_user()?;
+    let id = event_id(&path.into_inner())?;
+    let store = state.store.clone();
+    match blocking(move || store.get_event(id)).await? {
+        Some(item) => Ok(HttpResponse::Ok().json(item)),
+        None => Err(ApiFailure::NotFound(format!("no event {id}"))),
+    }
+}
+
 /// `POST /api/events/{id}/ack`: a user acknowledges an alert (any role). Idempotent: the first
 /// acknowledgement is kept and repeats answer the same event. Pushed to every console as an
 /// `acknowledged` frame, so their unacknowledged counters agree.
@@ -138,9 +158,7 @@ pub async fn acknowledge(
 ) -> Result<HttpResponse, ApiFailure> {
     let (user, _) = caller.require_user()?;
     let user = user.to_owned();
-    let raw = path.into_inner();
-    let id = uuid::Uuid::try_parse(&raw)
-        .map_err(|_| ApiFailure::BadRequest(format!("event id {raw:?} is not a UUID")))?;
+    let id = event_id(&path.into_inner())?;
     let store = state.store.clone();
     let who = user.clone();
     let outcome = blocking(move || store.acknowledge_event(id, &who, chrono::Utc::now())).await?;

@@ -68,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/audit", web::get().to(events::audit_trail))
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))
+                .route("/events/{id}", web::get().to(events::one))
                 .route("/events/{id}/ack", web::post().to(events::acknowledge))
                 .route("/devices", web::get().to(events::devices))
                 .route("/time", web::get().to(events::time))

@@ -74,6 +74,16 @@ impl EventRow {
     }
 }
 
+/// One event by its id.
+pub(super) fn get(conn: &mut Db, id: Uuid) -> Result<Option<EventItem>, StoreError> {
+    let row: Option<EventRow> = events::table
+        .find(id.as_hyphenated().to_string())
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(EventRow::into_item).transpose()
+}
+
 /// Marks an event acknowledged by `user` at `at`, unless it already is (the first one is kept).
 /// Returns the event as stored afterwards, and whether this call acknowledged it; `None` when no
 /// event has this id.

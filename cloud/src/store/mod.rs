@@ -149,6 +149,11 @@ impl Store {
         events::insert(&mut *self.conn()?, events, received_at)
     }
 
+    /// One event by its id; `None` when no event has it.
+    pub fn get_event(&self, id: uuid::Uuid) -> Result<Option<EventItem>, StoreError> {
+        list::get(&mut *self.conn()?, id)
+    }
+
     /// Acknowledges an event for `user` (the first acknowledgement is kept). `None`: no such event;
     /// otherwise the event and whether this call acknowledged it.
     pub fn acknowledge_event(
