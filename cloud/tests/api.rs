@@ -883,3 +883,94 @@ async fn forged_expired_or_foreign_tokens_get_401_over_http() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn only_admins_manage_users_and_devices_and_each_change_is_audited() {
+    let f = fixture();
+    let app = app!(f.state);
+    let new_user = json!({"username": "zoe", "role": "viewer", "password": "zoe password"});
+    let post_user = |token: &str, body: &Value| {
+        test::TestRequest::post()
+            .uri("/api/users")
+            .insert_header(bearer(token))
+            .set_json(body)
+    };
+    let revoke = |token: &str| {
+        test::TestRequest::post()
+            .uri("/api/devices/pi-1/revoke")
+            .insert_header(bearer(token))
+    };
+    let list = |token: &str| {
+        test::TestRequest::get()
+            .uri("/api/users")
+            .insert_header(bearer(token))
+    };
+    // A viewer may do none of it.
+    assert_eq!(call(&app, post_user(&f.viewer, &new_user)).await.0, 403);
+    assert_eq!(call(&app, revoke(&f.viewer)).await.0, 403);
+    assert_eq!(call(&app, list(&f.viewer)).await.0, 403);
+    assert_eq!(
+        call(&app, post_user(&f.device_token, &new_user)).await.0,
+        403
+    );
+
+    // An admin adds a user who can then log in; bad input is named.
+    assert_eq!(call(&app, post_user(&f.admin, &new_user)).await.0, 201);
+    let (status, _) = call(&app, login_request("zoe", "zoe password", "127.0.0.8:1")).await;
+    assert_eq!(status, 200);
+    let (status, body) = call(&app, post_user(&f.admin, &new_user)).await;
+    assert_eq!(status, 400, "a second zoe: {body}");
+    for (bad, field) in [
+        (
+            json!({"username": "x", "role": "root", "password": "long enough"}),
+            "role",
+        ),
+        (
+            json!({"username": "x", "role": "viewer", "password": "short"}),
+            "password",
+        ),
+    ] {
+        let (status, body) = call(&app, post_user(&f.admin, &bad)).await;
+        assert_eq!(status, 400);
+        assert!(body["error"].as_str().unwrap().contains(field), "{body}");
+    }
+    let (status, users) = call(&app, list(&f.admin)).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ada", "vic", "zoe"]);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no password hash is listed"
+    );
+
+    // Revoking a device ends its token at once.
+    assert_eq!(call(&app, revoke(&f.admin)).await.0, 204);
+    assert_eq!(call(&app, revoke(&f.admin)).await.0, 404, "already revoked");
+    let (status, _) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/time")
+            .insert_header(bearer(&f.device_token)),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let (_, trail) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/audit")
+            .insert_header(bearer(&f.admin)),
+    )
+    .await;
+    let trail = trail.to_string();
+    assert!(
+        trail.contains("user_added") && trail.contains("device_revoked"),
+        "{trail}"
+    );
+    assert!(!trail.contains("zoe password"));
+}

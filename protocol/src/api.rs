@@ -106,6 +106,31 @@ pub struct TokenResponse {
     pub refresh_expires_in: Option<u64>,
 }
 
+/// One user as `GET /api/users` lists them (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserView {
+    pub username: String,
+    /// `admin` or `viewer`.
+    pub role: String,
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schemars(with = "String")]
+    pub created_at: DateTime<Utc>,
+    /// Locked after repeated failed logins until then.
+    #[serde(default, with = "crate::time::rfc3339_ms_opt")]
+    #[schemars(with = "Option<String>")]
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/users` body (admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NewUser {
+    pub username: String,
+    /// `admin` or `viewer`.
+    pub role: String,
+    /// At least 8 characters; stored only as an argon2id hash.
+    pub password: String,
+}
+
 /// `POST /api/auth/refresh` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RefreshRequest {

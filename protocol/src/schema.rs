@@ -6,8 +6,8 @@ use schemars::{schema_for, Schema};
 
 use crate::api::DeviceView;
 use crate::api::{
-    ApiError, AuditEntry, ClockReading, EventItem, EventPage, IngestReport, LoginRequest,
-    RefreshRequest, SimulatedEvent, StreamFrame, TokenResponse,
+    ApiError, AuditEntry, ClockReading, EventItem, EventPage, IngestReport, LoginRequest, NewUser,
+    RefreshRequest, SimulatedEvent, StreamFrame, TokenResponse, UserView,
 };
 use crate::{DeviceAck, DeviceStatus, EventEnvelope, GapRecord};
 
@@ -30,6 +30,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("clock_reading", schema_for!(ClockReading)),
         ("refresh_request", schema_for!(RefreshRequest)),
         ("audit_entry", schema_for!(AuditEntry)),
+        ("user_view", schema_for!(UserView)),
+        ("new_user", schema_for!(NewUser)),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes: `/api/*` (JWT or device token on every route), `/healthz`, `/readyz`, `/metrics`.
 
+mod admin;
 mod caller;
 pub mod console;
 mod error;
@@ -66,6 +67,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/auth/refresh", web::post().to(login::refresh))
                 .route("/auth/logout", web::post().to(login::logout))
                 .route("/audit", web::get().to(events::audit_trail))
+                .route("/users", web::get().to(admin::list_users))
+                .route("/users", web::post().to(admin::add_user))
+                .route("/devices/{id}/revoke", web::post().to(admin::revoke_device))
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))
                 .route("/events/{id}", web::get().to(events::one))

@@ -263,6 +263,11 @@ impl Store {
     }
 
     /// Adds a user; [`StoreError::Conflict`] if the username is taken.
+    /// Every user (no password hashes), by name.
+    pub fn list_users(&self) -> Result<Vec<protocol::api::UserView>, StoreError> {
+        users::list(&mut *self.conn()?)
+    }
+
     pub fn add_user(
         &self,
         username: &str,

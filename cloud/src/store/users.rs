@@ -123,3 +123,27 @@ pub(super) fn login_succeeded(conn: &mut Db, username: &str) -> Result<(), Store
         .execute(conn)?;
     Ok(())
 }
+
+/// Every user as the API lists them (no hash), by name.
+pub(super) fn list(conn: &mut Db) -> Result<Vec<protocol::api::UserView>, StoreError> {
+    let rows: Vec<(String, String, i64, Option<i64>)> = users::table
+        .select((
+            users::username,
+            users::role,
+            users::created_at,
+            users::locked_until,
+        ))
+        .order(users::username.asc())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(username, role, created_at, locked_until)| {
+            let role: Role = role.parse().map_err(|e| corrupt("user role", e))?;
+            Ok(protocol::api::UserView {
+                username,
+                role: role.as_str().to_owned(),
+                created_at: protocol::time::from_epoch_ms(created_at),
+                locked_until: locked_until.map(protocol::time::from_epoch_ms),
+            })
+        })
+        .collect()
+}
