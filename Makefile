@@ -1,7 +1,7 @@
 # Vigie: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl
+APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg
 
 .PHONY: demo test soak deps services fmt-check clippy build bins bench help web web-test
 

@@ -23,5 +23,6 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod outbox;
+pub mod recorder;
 pub mod sensor;
 pub mod uplink;
