@@ -60,15 +60,7 @@ fn while_the_database_is_down_nothing_is_acked_and_once_it_is_back_every_accepte
     let broker = Mosquitto::start(dir.path());
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
     let prefix = unique("dbdown-");
-    let cloud = Cloud::start(
-        dir.path(),
-        vec![
-            ("VIGIE_DATABASE_URL".into(), pg.url()),
-            ("VIGIE_MQTT_URL".into(), mqtt.clone()),
-            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
-            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
-        ],
-    );
+    let cloud = Cloud::start(dir.path(), external_services(&pg.url(), &mqtt, &prefix));
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
     let edge = Edge::start(dir.path(), &unique("pi"), &mqtt, &prefix);
@@ -173,15 +165,7 @@ fn a_database_stopped_for_a_while_mid_stream_and_started_again_stores_every_acce
     let broker = Mosquitto::start(dir.path());
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
     let prefix = unique("dbstop-");
-    let cloud = Cloud::start(
-        dir.path(),
-        vec![
-            ("VIGIE_DATABASE_URL".into(), pg.url()),
-            ("VIGIE_MQTT_URL".into(), mqtt.clone()),
-            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
-            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
-        ],
-    );
+    let cloud = Cloud::start(dir.path(), external_services(&pg.url(), &mqtt, &prefix));
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
     let edge = Edge::start(dir.path(), &unique("pi"), &mqtt, &prefix);

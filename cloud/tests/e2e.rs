@@ -135,12 +135,7 @@ fn a_thousand_events_from_two_pis_reach_postgresql_the_api_and_the_websocket_onc
     let prefix = unique("e2e-");
     let mut cloud = Cloud::start(
         dir.path(),
-        vec![
-            ("VIGIE_DATABASE_URL".into(), db.url()),
-            ("VIGIE_MQTT_URL".into(), "mqtt://127.0.0.1:1883".into()),
-            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
-            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
-        ],
+        external_services(&db.url(), "mqtt://127.0.0.1:1883", &prefix),
     );
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");

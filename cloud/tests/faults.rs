@@ -19,15 +19,7 @@ fn killing_a_broker_without_persistence_mid_stream_loses_and_duplicates_nothing(
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
     let db = PgDatabase::create();
     let prefix = unique("fault-");
-    let cloud = Cloud::start(
-        dir.path(),
-        vec![
-            ("VIGIE_DATABASE_URL".into(), db.url()),
-            ("VIGIE_MQTT_URL".into(), mqtt.clone()),
-            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
-            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
-        ],
-    );
+    let cloud = Cloud::start(dir.path(), external_services(&db.url(), &mqtt, &prefix));
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
     let edge = Edge::start(dir.path(), &unique("pi"), &mqtt, &prefix);

@@ -128,11 +128,11 @@ impl TlsBroker {
         TlsBroker { proc, port }
     }
 
-    /// Mosquitto re-reads its password file and ACL on SIGHUP.
+    /// Mosquitto re-reads its password file and ACL on SIGHUP (asynchronously: callers wait for
+    /// the effect they need).
     fn reload(&self) {
         let pid = self.proc.child.id() as i32;
         assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -399,6 +399,36 @@ fn a_pi_over_tls_with_its_identity_is_stored_and_a_device_cannot_publish_as_anot
     );
     assert!(metric(&cloud, "vigie_ingest_invalid_total") >= 1);
     edge.kill9();
+
+    // No secret in any log: the processes' own (the cloud, the edge, the broker).
+    let cloud_password =
+        std::fs::read_to_string(site.dir.path().join("cloud-mqtt.password")).unwrap();
+    let mut secrets: Vec<String> = vec![
+        cloud_password.trim().to_owned(),
+        "correct horse battery".into(),
+    ];
+    for (_, password, api_token) in &site.devices {
+        secrets.extend([password.clone(), api_token.clone()]);
+    }
+    let mut logs = 0;
+    for entry in std::fs::read_dir(site.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            logs += 1;
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for secret in &secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "a secret in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        logs >= 3,
+        "the cloud, edge and broker logs were read ({logs})"
+    );
 }
 
 #[test]
@@ -446,7 +476,18 @@ fn plain_tcp_a_foreign_ca_a_wrong_password_and_a_revoked_device_are_refused() {
         ],
     );
     site.broker.reload();
-    let revoked = refused(try_connect(port, Some(&site.ca), Some((a, a_password))));
+    let mut revoked = String::new();
+    wait_for(
+        "the reloaded broker to refuse the revoked device",
+        Duration::from_secs(10),
+        || match try_connect(port, Some(&site.ca), Some((a, a_password))) {
+            Ok(_) => false,
+            Err(e) => {
+                revoked = e;
+                true
+            }
+        },
+    );
     assert!(revoked.contains("refused"), "{revoked}");
     let (b, b_password, _) = &site.devices[1];
     assert!(

@@ -63,15 +63,7 @@ fn a_full_outbox_drops_its_oldest_events_and_the_cloud_records_the_gap_and_acks_
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
     let db = PgDatabase::create();
     let prefix = unique("gap-");
-    let cloud = Cloud::start(
-        dir.path(),
-        vec![
-            ("VIGIE_DATABASE_URL".into(), db.url()),
-            ("VIGIE_MQTT_URL".into(), mqtt.clone()),
-            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
-            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
-        ],
-    );
+    let cloud = Cloud::start(dir.path(), external_services(&db.url(), &mqtt, &prefix));
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
     let stream = StreamClient::connect(&cloud.base, &token);
@@ -151,15 +143,7 @@ fn a_pi_whose_clock_is_a_day_behind_has_its_events_listed_at_the_cloud_time() {
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
     let db = PgDatabase::create();
     let prefix = unique("clock-");
-    let cloud = Cloud::start(
-        dir.path(),
-        vec![
-            ("VIGIE_DATABASE_URL".into(), db.url()),
-            ("VIGIE_MQTT_URL".into(), mqtt.clone()),
-            ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
-            ("VIGIE_TOPIC_PREFIX".into(), prefix.clone()),
-        ],
-    );
+    let cloud = Cloud::start(dir.path(), external_services(&db.url(), &mqtt, &prefix));
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
     let device = unique("pi");

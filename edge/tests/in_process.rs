@@ -387,8 +387,26 @@ async fn a_full_outbox_drops_the_oldest_sends_a_gap_record_and_keeps_it_until_co
     until("the outbox is empty", || r.depth.get() == 0).await;
     r.gaps.lock().unwrap().clear();
     r.outbox.do_send(LinkUp);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(r.gaps.lock().unwrap().is_empty());
+    // A new event after the link up: the fake uplink gets its publish after whatever the link up
+    // sent, so once it is seen, a resent gap record would have been seen too.
+    let next = mat
+        .addr
+        .send(vigie_edge::sensor::Simulate)
+        .await
+        .unwrap()
+        .unwrap();
+    until("the new event is published", || {
+        r.published
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.seq == next.seq)
+    })
+    .await;
+    assert!(
+        r.gaps.lock().unwrap().is_empty(),
+        "a confirmed gap record is not sent again"
+    );
     until("the confirmed gap record is deleted", || {
         r.store.load().unwrap().gaps.is_empty()
     })

@@ -561,6 +561,17 @@ pub fn metric(cloud: &Cloud, name: &str) -> u64 {
 }
 
 /// A running `vigie-cloud serve` with its settings.
+/// The settings of a cloud on an external database and broker: a fresh ingest client id (its
+/// persistent session is its own) and the test's topic prefix.
+pub fn external_services(db_url: &str, mqtt_url: &str, prefix: &str) -> Vec<(String, String)> {
+    vec![
+        ("VIGIE_DATABASE_URL".into(), db_url.to_owned()),
+        ("VIGIE_MQTT_URL".into(), mqtt_url.to_owned()),
+        ("VIGIE_MQTT_CLIENT_ID".into(), unique("cloud-")),
+        ("VIGIE_TOPIC_PREFIX".into(), prefix.to_owned()),
+    ]
+}
+
 pub struct Cloud {
     pub proc: Proc,
     pub base: String,
