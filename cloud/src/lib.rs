@@ -13,4 +13,5 @@ pub mod broker_files;
 pub mod config;
 pub mod hub;
 pub mod ingest;
+pub mod live;
 pub mod store;

@@ -36,6 +36,12 @@ pub struct EventItem {
     pub acknowledged_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub acknowledged_by: Option<String>,
+    /// The clip covering this event, once announced (`GET /api/events/{id}/media` gives its view).
+    #[serde(default)]
+    pub clip_id: Option<Uuid>,
+    /// The snapshot taken at this event's trigger, once uploaded.
+    #[serde(default)]
+    pub snapshot_id: Option<Uuid>,
 }
 
 impl EventItem {
@@ -52,6 +58,8 @@ impl EventItem {
             clock_synced: e.clock_synced,
             acknowledged_at: None,
             acknowledged_by: None,
+            clip_id: None,
+            snapshot_id: None,
         }
     }
 }
@@ -199,6 +207,8 @@ pub enum StreamFrame {
     Gap(GapRecord),
     /// A user acknowledged an event (the event as stored now).
     Acknowledged(EventItem),
+    /// A clip or snapshot arrived in the media store.
+    MediaReady(crate::media::MediaReady),
 }
 
 /// `GET /api/time`: the cloud's clock, for a device measuring its offset.

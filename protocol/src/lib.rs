@@ -11,6 +11,7 @@
 pub mod api;
 pub mod event;
 pub mod ids;
+pub mod media;
 pub mod schema;
 pub mod status;
 pub mod time;

@@ -9,6 +9,10 @@ use crate::api::{
     ApiError, AuditEntry, ClockReading, EventItem, EventPage, IngestReport, LoginRequest, NewUser,
     RefreshRequest, SimulatedEvent, StreamFrame, TokenResponse, UserView,
 };
+use crate::media::{
+    CameraView, ClipCaptured, ClipView, EventMedia, MediaManifest, SnapshotPage, SnapshotTaken,
+    UploadStatus,
+};
 use crate::{DeviceAck, DeviceStatus, EventEnvelope, GapRecord};
 
 /// `(file stem, schema)` for every wire type.
@@ -32,6 +36,14 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("audit_entry", schema_for!(AuditEntry)),
         ("user_view", schema_for!(UserView)),
         ("new_user", schema_for!(NewUser)),
+        ("clip_captured", schema_for!(ClipCaptured)),
+        ("snapshot_taken", schema_for!(SnapshotTaken)),
+        ("media_manifest", schema_for!(MediaManifest)),
+        ("upload_status", schema_for!(UploadStatus)),
+        ("camera_view", schema_for!(CameraView)),
+        ("snapshot_page", schema_for!(SnapshotPage)),
+        ("clip_view", schema_for!(ClipView)),
+        ("event_media", schema_for!(EventMedia)),
     ]
 }
 

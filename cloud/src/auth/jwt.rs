@@ -39,6 +39,7 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    links: super::MediaLinks,
 }
 
 impl std::fmt::Debug for Auth {
@@ -73,7 +74,13 @@ impl Auth {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            links: super::MediaLinks::from_secret(secret),
         }
+    }
+
+    /// Signs and checks media links, with a key derived from the same secret.
+    pub fn media_links(&self) -> &super::MediaLinks {
+        &self.links
     }
 
     /// How long the tokens this issues live.

@@ -8,6 +8,7 @@
 
 pub mod device_token;
 mod jwt;
+pub mod media_link;
 pub mod mqtt_password;
 pub mod password;
 mod secret;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use device_token::{device_token_hash, is_device_token, new_device_token};
 pub use jwt::{Auth, AUDIENCE, ISSUER};
+pub use media_link::{LinkError, MediaLinks, LINK_TTL_S};
 pub use mqtt_password::{mosquitto_hash, mosquitto_verify, new_mqtt_password};
 pub use password::{hash_password, verify_password, PasswordCost};
 pub use secret::{SecretError, MIN_SECRET_LEN, SECRET_FILE};

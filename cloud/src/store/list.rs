@@ -70,6 +70,8 @@ impl EventRow {
             clock_synced: self.clock_synced,
             acknowledged_at: self.acknowledged_at.map(protocol::time::from_epoch_ms),
             acknowledged_by: self.acknowledged_by,
+            clip_id: None,
+            snapshot_id: None,
         })
     }
 }

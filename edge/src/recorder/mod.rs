@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use encoder::{EncoderConfig, H264Encoder};
-pub use pipeline::{ClipReport, Recorder, RecorderConfig, TriggerReport};
+pub use pipeline::{ClipReport, PacketTap, Recorder, RecorderConfig, TriggerReport};
 pub use source::{CameraSource, FrameFormat, Pacing, RawFrame, SyntheticSource};
 
 /// An encoded H.264 packet, owned (no FFmpeg type): timestamps in the encoder's time base (1/fps).

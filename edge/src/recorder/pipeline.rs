@@ -77,7 +77,11 @@ struct OpenClip {
     next_pts: i64,
 }
 
-/// Source → encoder → pre-roll / clip.
+/// Sees every encoded packet as it comes out of the encoder (the live stream). It must not block:
+/// it runs on the recorder's thread between frames.
+pub type PacketTap = Box<dyn FnMut(&EncodedPacket) + Send>;
+
+/// Source → encoder → pre-roll / clip (and the tap).
 pub struct Recorder<S: CameraSource> {
     source: S,
     encoder: H264Encoder,
@@ -89,6 +93,7 @@ pub struct Recorder<S: CameraSource> {
     last_frame: Option<RawFrame>,
     dir: PathBuf,
     fps: u32,
+    tap: Option<PacketTap>,
 }
 
 impl<S: CameraSource> Recorder<S> {
@@ -122,6 +127,7 @@ impl<S: CameraSource> Recorder<S> {
             last_frame: None,
             dir: config.dir.clone(),
             fps: format.fps,
+            tap: None,
         })
     }
 
@@ -184,6 +190,21 @@ impl<S: CameraSource> Recorder<S> {
         Ok(done)
     }
 
+    /// Gives every packet from now on to `tap` too (the live stream), before the pre-roll and clip.
+    pub fn set_tap(&mut self, tap: PacketTap) {
+        self.tap = Some(tap);
+    }
+
+    /// The stream's parameters (codec, size, extradata with SPS/PPS) for another muxer.
+    pub fn parameters(&self) -> ffmpeg_next::codec::Parameters {
+        self.encoder.parameters()
+    }
+
+    /// The packets' time base (one tick per frame).
+    pub fn packet_time_base(&self) -> Rational {
+        self.time_base()
+    }
+
     /// The whole GOPs held for the next trigger.
     pub fn preroll(&self) -> &PreRoll {
         &self.preroll
@@ -196,6 +217,9 @@ impl<S: CameraSource> Recorder<S> {
     /// One encoded packet: into the open clip (or closing it), into the pre-roll, and opening a clip
     /// when it is the frame of a pending trigger.
     fn take(&mut self, packet: EncodedPacket) -> Result<Option<ClipReport>, RecorderError> {
+        if let Some(tap) = &mut self.tap {
+            tap(&packet);
+        }
         let mut done = None;
         if let Some(mut open) = self.clip.take() {
             if open.window.takes(packet.pts) {

@@ -34,6 +34,10 @@ export interface EventItem {
   clock_synced?: boolean;
   acknowledged_at?: Rfc3339 | null;
   acknowledged_by?: string | null;
+  /** The clip covering this event, once announced (`GET /api/events/{id}/media`). */
+  clip_id?: string | null;
+  /** The snapshot taken at this event's trigger, once uploaded. */
+  snapshot_id?: string | null;
 }
 
 /** `GET /api/events` answer; `next_cursor` is null on the last page. */
@@ -103,9 +107,18 @@ export type StreamFrame =
   | { type: 'event'; data: EventItem }
   | { type: 'device_status'; data: DeviceView }
   | { type: 'gap'; data: GapRecord }
-  | { type: 'acknowledged'; data: EventItem };
+  | { type: 'acknowledged'; data: EventItem }
+  | { type: 'media_ready'; data: MediaReady };
 
-export const FRAME_TYPES = ['event', 'device_status', 'gap', 'acknowledged'] as const;
+/** A clip or snapshot arrived in the cloud's media store (`MediaReady`). */
+export interface MediaReady {
+  kind: 'clip' | 'snapshot' | string;
+  id: string;
+  camera: string;
+  event_ids: string[];
+}
+
+export const FRAME_TYPES = ['event', 'device_status', 'gap', 'acknowledged', 'media_ready'] as const;
 
 // --- Shapes: which fields are required, checked by the compiler against the types above. ---
 
@@ -125,6 +138,8 @@ export const eventItemShape: Shape<EventItem> = {
   clock_synced: 'optional',
   acknowledged_at: 'optional',
   acknowledged_by: 'optional',
+  clip_id: 'optional',
+  snapshot_id: 'optional',
 };
 
 export const eventPageShape: Shape<EventPage> = { items: 'required', next_cursor: 'optional' };
