@@ -14,7 +14,11 @@ use crate::api::{ApiClient, ApiStatus};
 use crate::clock_sync::{ClockSync, Prober};
 use crate::config::{Backend, Config};
 use crate::http::{self, AppState};
-use crate::outbox::actor::{AttachUplink, BulkSetup, OutboxSetup};
+use crate::media::{
+    CameraActor, CameraSetup, MediaCounters, RetentionPolicy, Spool, StopCamera, UploaderHandle,
+    UploaderSetup,
+};
+use crate::outbox::actor::{AttachCamera, AttachUplink, BulkSetup, OutboxSetup};
 use crate::outbox::state::BulkPolicy;
 use crate::outbox::{self, OutboxActor, OutboxKey, OutboxPolicy, Store, WriterConfig};
 use crate::sensor::debounce::DebounceConfig;
@@ -139,6 +143,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         events: uplink.clone().recipient(),
         gaps: uplink.clone().recipient(),
     });
+    let video = start_video(&config, &clock, &health, &uplink)?;
+    if let Some(video) = &video {
+        outbox
+            .addr
+            .do_send(AttachCamera(video.camera.clone().recipient()));
+    }
 
     let state = AppState {
         health: health.clone(),
@@ -164,11 +174,86 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(signal, "shutting down");
     handle.stop(true).await;
     let _ = server_task.await;
+    if let Some(video) = video {
+        video.stop().await;
+    }
     let _ = uplink.send(Shutdown).await;
     let _ = outbox.writer.close().await;
     tracing::info!(%device_id, "outbox flushed; stopped");
     System::current().stop();
     Ok(())
+}
+
+/// The camera, its media outbox and the uploader, when `[video]` names a camera.
+struct Video {
+    camera: Addr<CameraActor>,
+    uploader: UploaderHandle,
+    uploader_thread: std::thread::JoinHandle<()>,
+}
+
+impl Video {
+    /// Closes the clip being written (queued), then stops the uploader after its current request.
+    async fn stop(self) {
+        let _ = self.camera.send(StopCamera).await;
+        self.uploader.stop();
+        let thread = self.uploader_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+fn start_video(
+    config: &Config,
+    clock: &SharedClock,
+    health: &HealthRegistry,
+    uplink: &Addr<UplinkActor>,
+) -> anyhow::Result<Option<Video>> {
+    let Some(video) = &config.video else {
+        return Ok(None);
+    };
+    let spool = Spool::open(&video.dir)
+        .with_context(|| format!("opening the media directory {}", video.dir.display()))?;
+    let recovered = spool.recover().context("recovering the media outbox")?;
+    tracing::info!(media_dir = %video.dir.display(), queued = recovered.entries,
+        orphans_removed = recovered.orphans_removed, partials_removed = recovered.partials_removed,
+        "media outbox opened");
+    let client = match (&config.api_url, &config.api_token) {
+        (Some(url), Some(token)) => Some(ApiClient::new(url, token, config.api.timeout)?),
+        _ => {
+            tracing::warn!(
+                "api.url and api.token are not both set: clips and snapshots stay on the Pi"
+            );
+            None
+        }
+    };
+    let (uploader, uploader_thread) = crate::media::uploader::spawn(UploaderSetup {
+        client,
+        spool: spool.clone(),
+        retention: RetentionPolicy {
+            max_bytes: video.retention_max_bytes,
+            max_age: video.retention_max_age,
+        },
+        chunk_bytes: video.upload_chunk_bytes,
+        retry_base: config.api.retry_base,
+        retry_max: config.api.retry_max,
+        clock: clock.clone(),
+        counters: std::sync::Arc::new(MediaCounters::default()),
+    })
+    .context("starting the media uploader")?;
+    let setup = CameraSetup {
+        config: video.clone(),
+        device: config.device.clone(),
+        prefix: config.prefix.clone(),
+        spool,
+        uploader: uploader.clone(),
+        publish: Some(uplink.clone().recipient()),
+    };
+    let actor = CameraActor::new(setup, None, clock.clone(), health.clone());
+    let camera = Supervisor::start(move |_| actor);
+    Ok(Some(Video {
+        camera,
+        uploader,
+        uploader_thread,
+    }))
 }
 
 /// The clock probe (`GET /api/time`) when both `api.url` and `api.token` are set.

@@ -22,6 +22,7 @@ pub mod clock_sync;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod media;
 pub mod outbox;
 pub mod recorder;
 pub mod sensor;

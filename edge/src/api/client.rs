@@ -33,10 +33,11 @@ pub enum ClientError {
 
 /// One API endpoint with its token.
 pub struct ApiClient {
-    agent: ureq::Agent,
+    pub(super) agent: ureq::Agent,
+    pub(super) base: String,
     events_url: String,
     time_url: String,
-    authorization: String,
+    pub(super) authorization: String,
 }
 
 impl ApiClient {
@@ -55,6 +56,7 @@ impl ApiClient {
         }
         Ok(ApiClient {
             agent: config.build().into(),
+            base: base.to_owned(),
             events_url: format!("{base}/api/events"),
             time_url: format!("{base}/api/time"),
             authorization: format!("Bearer {token}"),

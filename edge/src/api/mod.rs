@@ -9,9 +9,11 @@
 //! The bookkeeping (which events go by HTTP) is in [`crate::outbox::state`].
 
 pub mod client;
+pub mod media;
 pub mod reachability;
 pub mod worker;
 
 pub use client::{ApiClient, BulkOutcome};
+pub use media::UploadError;
 pub use reachability::{ApiStatus, Reachability};
 pub use worker::{BulkRequest, BulkWorker};

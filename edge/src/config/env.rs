@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::raw::RawConfig;
 
 /// Every variable that overrides a file value, with the key it replaces (listed in `CONFIG.md`).
-pub const OVERRIDES: [(&str, &str); 9] = [
+pub const OVERRIDES: [(&str, &str); 11] = [
     ("VIGIE_EDGE_DEVICE_ID", "device.id"),
     ("VIGIE_EDGE_MQTT_URL", "mqtt.url"),
     ("VIGIE_TOPIC_PREFIX", "mqtt.topic_prefix"),
@@ -16,6 +16,8 @@ pub const OVERRIDES: [(&str, &str); 9] = [
     ("VIGIE_EDGE_KEY_FILE", "outbox.key_file"),
     ("VIGIE_EDGE_HTTP_LISTEN", "http.listen"),
     ("VIGIE_LOG_FORMAT", "log.format"),
+    ("VIGIE_EDGE_VIDEO_SOURCE", "video.source"),
+    ("VIGIE_EDGE_LIVE_URL", "video.live_url"),
 ];
 
 /// Applies every override that `lookup` finds. `RUST_LOG` is read by [`crate::logging`] instead.
@@ -32,6 +34,8 @@ pub fn apply_env(raw: &mut RawConfig, lookup: impl Fn(&str) -> Option<String>) {
             "VIGIE_EDGE_KEY_FILE" => raw.outbox.key_file = Some(PathBuf::from(value)),
             "VIGIE_EDGE_HTTP_LISTEN" => raw.http.listen = value,
             "VIGIE_LOG_FORMAT" => raw.log.format = value,
+            "VIGIE_EDGE_VIDEO_SOURCE" => raw.video.source = value,
+            "VIGIE_EDGE_LIVE_URL" => raw.video.live_url = Some(value),
             _ => unreachable!("every override is matched"),
         }
     }

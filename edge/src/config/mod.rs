@@ -4,12 +4,14 @@
 pub mod env;
 pub mod raw;
 pub mod validated;
+pub mod video;
 
 use std::path::{Path, PathBuf};
 
 pub use validated::{
     Active, ApiConfig, Backend, Config, LogFormat, MqttEndpoint, OutboxConfig, Pull, SensorConfig,
 };
+pub use video::{V4lFormat, VideoConfig, VideoSource};
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub sensors: RawSensors,
+    #[serde(default)]
+    pub video: super::video::RawVideo,
 }
 
 /// `[device]`: who this Pi is.

@@ -35,6 +35,8 @@ pub struct Config {
     pub log_level: String,
     pub backend: Backend,
     pub sensors: Vec<SensorConfig>,
+    /// The camera and recorder; `None`: no camera.
+    pub video: Option<super::VideoConfig>,
 }
 
 /// How the device proves who it is to the broker, and how it checks the broker.
@@ -172,6 +174,7 @@ impl Config {
         let api = check_api(&raw)?;
         let http_listen = parse_listen(&raw.http.listen)?;
         let outbox = check_outbox(&raw)?;
+        let video = super::video::check_video(&raw.video, &device, &outbox.data_dir)?;
         let log_format = match raw.log.format.as_str() {
             "auto" => LogFormat::Auto,
             "json" => LogFormat::Json,
@@ -233,6 +236,7 @@ impl Config {
             log_level: raw.log.level,
             backend,
             sensors,
+            video,
         })
     }
 }

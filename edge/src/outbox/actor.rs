@@ -34,6 +34,11 @@ const NAME: &str = "outbox";
 #[rtype(result = "Result<EventEnvelope, OutboxError>")]
 pub struct Append(pub AppendRequest);
 
+/// Tells the outbox where to send a trigger for each stored event (the camera).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachCamera(pub Recipient<crate::media::Trigger>);
+
 /// From the writer thread: a durable batch, or a storage failure or recovery.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -98,6 +103,8 @@ pub struct OutboxActor {
     restart: RestartPolicy,
     /// The bulk drain over HTTP, when an API url and token are configured.
     drain: Option<drain::Drain>,
+    /// The camera, told of each stored event.
+    camera: Option<Recipient<crate::media::Trigger>>,
 }
 
 /// What starting the outbox gives back.
@@ -195,6 +202,7 @@ impl OutboxActor {
             health: setup.health,
             restart: RestartPolicy::standard(NAME),
             drain,
+            camera: None,
         };
         let addr = Supervisor::start(move |_| actor);
         let _ = slot.set(addr.clone());
@@ -380,11 +388,15 @@ impl Handler<Append> for OutboxActor {
         let sensor = msg.0.sensor.clone();
         let queued = self.writer.append(msg.0);
         let refused = self.refused.clone();
+        let camera = self.camera.clone();
         Box::pin(async move {
             let result = match queued {
                 Ok(reply) => reply.await.unwrap_or(Err(OutboxError::Closed)),
                 Err(e) => Err(e),
             };
+            if let (Ok(event), Some(camera)) = (&result, camera) {
+                camera.do_send(crate::media::Trigger { event_id: event.id });
+            }
             if let Err(e) = &result {
                 let refused_total = refused.add_one();
                 tracing::warn!(%sensor, refused_total, error = %e, "activation refused by the outbox");
@@ -426,6 +438,14 @@ impl Handler<FromWriter> for OutboxActor {
                 a.send_gaps();
             }
         });
+    }
+}
+
+impl Handler<AttachCamera> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachCamera, _: &mut Context<Self>) {
+        self.camera = Some(msg.0);
     }
 }
 

@@ -2,7 +2,10 @@
 //! a clip (pre-roll + what follows) and a snapshot. Synchronous and single-threaded: the actor that
 //! will own it runs [`Recorder::step`] on its own thread.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
 
 use ffmpeg_next::Rational;
 
@@ -47,6 +50,8 @@ impl RecorderConfig {
 pub struct TriggerReport {
     /// The frame at the trigger (its index, = its pts in frames).
     pub frame: u64,
+    /// When that frame was captured.
+    pub captured_at: DateTime<Utc>,
     pub snapshot: PathBuf,
     pub snapshot_size: u64,
     /// Whether the trigger opened a new clip (false: it extended the current one).
@@ -62,6 +67,12 @@ pub struct ClipReport {
     pub end_frame: u64,
     pub trigger_frames: Vec<u64>,
     pub fps: u32,
+    /// When the first frame was captured.
+    pub started_at: DateTime<Utc>,
+    /// When the frame after the last would have been captured.
+    pub ended_at: DateTime<Utc>,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl ClipReport {
@@ -94,6 +105,9 @@ pub struct Recorder<S: CameraSource> {
     dir: PathBuf,
     fps: u32,
     tap: Option<PacketTap>,
+    /// Capture times of the frames a clip may still need (pre-roll plus the longest clip).
+    times: VecDeque<(u64, DateTime<Utc>)>,
+    times_kept: usize,
 }
 
 impl<S: CameraSource> Recorder<S> {
@@ -128,6 +142,9 @@ impl<S: CameraSource> Recorder<S> {
             dir: config.dir.clone(),
             fps: format.fps,
             tap: None,
+            times: VecDeque::new(),
+            times_kept: (config.max_clip_s as usize + config.preroll_s as usize + 4)
+                * format.fps as usize,
         })
     }
 
@@ -135,6 +152,10 @@ impl<S: CameraSource> Recorder<S> {
     pub fn step(&mut self) -> Result<Option<ClipReport>, RecorderError> {
         let frame = self.source.next_frame()?;
         let packets = self.encoder.encode(&frame)?;
+        if self.times.len() >= self.times_kept {
+            self.times.pop_front();
+        }
+        self.times.push_back((frame.index, frame.captured_at));
         self.last_frame = Some(frame);
         let mut done = None;
         for packet in packets {
@@ -169,6 +190,7 @@ impl<S: CameraSource> Recorder<S> {
         };
         Ok(TriggerReport {
             frame: frame.index,
+            captured_at: frame.captured_at,
             snapshot,
             snapshot_size,
             new_clip,
@@ -270,12 +292,40 @@ impl<S: CameraSource> Recorder<S> {
 
     fn close(&self, open: OpenClip, end: i64) -> Result<ClipReport, RecorderError> {
         let file = open.writer.finish()?;
+        let first_frame = open.window.start as u64;
+        let end_frame = end as u64;
+        let started_at = self.time_of(first_frame);
+        let ended_at = self.time_of(end_frame - 1)
+            + chrono::Duration::microseconds(1_000_000 / i64::from(self.fps));
+        let format = self.source.format();
         Ok(ClipReport {
             file,
-            first_frame: open.window.start as u64,
-            end_frame: end as u64,
+            first_frame,
+            end_frame,
             trigger_frames: open.window.triggers.iter().map(|&t| t as u64).collect(),
             fps: self.fps,
+            started_at,
+            ended_at,
+            width: format.width,
+            height: format.height,
         })
+    }
+
+    /// The capture time of frame `index`: recorded, or counted from the nearest recorded frame.
+    fn time_of(&self, index: u64) -> DateTime<Utc> {
+        let per_frame =
+            |n: i64| chrono::Duration::microseconds(n * 1_000_000 / i64::from(self.fps));
+        match self.times.binary_search_by_key(&index, |&(i, _)| i) {
+            Ok(at) => self.times[at].1,
+            Err(at) => {
+                let (i, t) = self
+                    .times
+                    .get(at)
+                    .or_else(|| self.times.back())
+                    .copied()
+                    .unwrap_or((index, Utc::now()));
+                t + per_frame(index as i64 - i as i64)
+            }
+        }
     }
 }

@@ -21,6 +21,8 @@ pub struct FrameFormat {
 pub struct RawFrame {
     /// The source's frame number, from 0; also the frame's pts in a 1/fps time base.
     pub index: u64,
+    /// When the frame was captured, by the device's clock.
+    pub captured_at: DateTime<Utc>,
     pub width: u32,
     pub height: u32,
     pub y: Vec<u8>,
@@ -32,6 +34,15 @@ pub struct RawFrame {
 pub trait CameraSource: Send {
     fn format(&self) -> FrameFormat;
     fn next_frame(&mut self) -> Result<RawFrame, RecorderError>;
+}
+
+impl CameraSource for Box<dyn CameraSource> {
+    fn format(&self) -> FrameFormat {
+        (**self).format()
+    }
+    fn next_frame(&mut self) -> Result<RawFrame, RecorderError> {
+        (**self).next_frame()
+    }
 }
 
 /// How the synthetic source paces its frames.
@@ -115,6 +126,7 @@ impl SyntheticSource {
         let hue = (index % 256) as u8;
         RawFrame {
             index,
+            captured_at: at,
             width: self.format.width,
             height: self.format.height,
             y,

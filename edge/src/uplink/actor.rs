@@ -42,6 +42,16 @@ pub struct PublishGap {
     pub payload: Vec<u8>,
 }
 
+/// Announce a clip on `video/{device}/captured` (QoS 1) if the link is up. Best effort: the
+/// clip's upload (`PUT /api/media/{id}`) also announces it, so a lost announcement delays nothing
+/// that matters.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PublishClip {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
 /// What the status reports besides the queue: API reachability, clock offset, dropped events;
 /// and the clock probe to run at each connect.
 #[derive(Clone, Default)]
@@ -362,6 +372,23 @@ impl Handler<PublishGap> for UplinkActor {
         match client.try_publish(msg.topic, QoS::AtLeastOnce, false, msg.payload) {
             Ok(()) => self.tracker.requested(Tag::Gap),
             Err(e) => tracing::debug!(error = %e, "gap record not queued; resent later"),
+        }
+    }
+}
+
+impl Handler<PublishClip> for UplinkActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishClip, _: &mut Context<Self>) {
+        let Some(client) = self.client.as_ref().filter(|_| self.link == Link::Up) else {
+            tracing::debug!("link down: clip announced by its upload instead");
+            return;
+        };
+        match client.try_publish(msg.topic, QoS::AtLeastOnce, false, msg.payload) {
+            Ok(()) => self.tracker.requested(Tag::Clip),
+            Err(e) => {
+                tracing::debug!(error = %e, "clip announcement not queued; its upload announces it")
+            }
         }
     }
 }

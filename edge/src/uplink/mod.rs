@@ -8,4 +8,4 @@ pub mod actor;
 pub mod options;
 pub mod tracker;
 
-pub use actor::{PublishEvent, PublishGap, Shutdown, StatusFacts, UplinkActor};
+pub use actor::{PublishClip, PublishEvent, PublishGap, Shutdown, StatusFacts, UplinkActor};

@@ -18,6 +18,8 @@ pub enum Tag {
     Status,
     /// A gap record (confirmed by the cloud's ack, not by the PubAck).
     Gap,
+    /// A clip announcement (`video/{device}/captured`; the upload is what makes a clip durable).
+    Clip,
 }
 
 /// Requests waiting for their pkid, and pkids waiting for their PubAck.
