@@ -21,10 +21,12 @@ use uuid::Uuid;
 
 use super::spool::{QueueEntry, Spool, SpoolError};
 use super::uploader::UploaderHandle;
-use crate::config::{VideoConfig, VideoSource};
+use crate::config::{V4lFormat, VideoConfig, VideoSource};
+use crate::recorder::camera_pipe::PipeH264Source;
+use crate::recorder::camera_v4l::{self, V4lCamera, Wanted};
 use crate::recorder::{
-    CameraSource, ClipReport, EncoderConfig, FrameFormat, Pacing, PacketTap, Recorder,
-    RecorderConfig, RecorderError, SyntheticSource,
+    ClipReport, EncoderConfig, FrameFormat, Pacing, PacketTap, Recorder, RecorderConfig,
+    RecorderError, SyntheticSource,
 };
 use crate::uplink::PublishClip;
 
@@ -200,22 +202,42 @@ impl Handler<StopCamera> for CameraActor {
     }
 }
 
-/// The source `config` names.
-pub fn open_source(config: &VideoConfig) -> Result<Box<dyn CameraSource>, RecorderError> {
+/// The recorder for the source `config` names: raw sources are encoded, H.264 sources (an H.264
+/// V4L2 camera, `rpicam-vid`) are taken as they are.
+pub fn open_recorder(
+    config: &VideoConfig,
+    work: std::path::PathBuf,
+) -> Result<Recorder, RecorderError> {
     let format = FrameFormat {
         width: config.width,
         height: config.height,
         fps: config.fps,
     };
+    let settings = recorder_config(config, work);
     match &config.source {
-        VideoSource::Synthetic => Ok(Box::new(SyntheticSource::new(
-            format,
-            Pacing::RealTime,
-            chrono::Utc::now(),
-        )?)),
-        VideoSource::V4l { .. } | VideoSource::Rpicam { .. } => Err(RecorderError::Config(
-            "this camera source is not supported by this build".into(),
-        )),
+        VideoSource::Synthetic => Recorder::new(
+            SyntheticSource::new(format, Pacing::RealTime, chrono::Utc::now())?,
+            &settings,
+        ),
+        VideoSource::V4l {
+            device,
+            pixel_format,
+        } => {
+            let wanted = match pixel_format {
+                V4lFormat::Auto => Wanted::Auto,
+                V4lFormat::H264 => Wanted::H264,
+                V4lFormat::Mjpeg => Wanted::Mjpeg,
+                V4lFormat::Yuyv => Wanted::Yuyv,
+            };
+            match camera_v4l::open(device, wanted, format)? {
+                V4lCamera::Raw(source) => Recorder::new(source, &settings),
+                V4lCamera::H264(source) => Recorder::passthrough(source, &settings),
+            }
+        }
+        VideoSource::Rpicam { command } => Recorder::passthrough(
+            PipeH264Source::spawn(command, format, config.gop_s)?,
+            &settings,
+        ),
     }
 }
 
@@ -241,11 +263,7 @@ fn run(
     live: Option<&LiveTapFactory>,
     rx: Receiver<Command>,
 ) -> Result<(), CameraError> {
-    let source = open_source(&setup.config)?;
-    let mut recorder = Recorder::new(
-        source,
-        &recorder_config(&setup.config, setup.spool.work_dir()),
-    )?;
+    let mut recorder = open_recorder(&setup.config, setup.spool.work_dir())?;
     if let Some(tap) = live.and_then(|f| f(&recorder.parameters(), recorder.packet_time_base())) {
         recorder.set_tap(tap);
     }
@@ -282,11 +300,7 @@ struct Camera {
 }
 
 impl Camera {
-    fn trigger<S: CameraSource>(
-        &mut self,
-        recorder: &mut Recorder<S>,
-        event_id: Uuid,
-    ) -> Result<(), CameraError> {
+    fn trigger(&mut self, recorder: &mut Recorder, event_id: Uuid) -> Result<(), CameraError> {
         let report = recorder.trigger()?;
         let id = Uuid::now_v7();
         let file = Spool::snapshot_file(id);

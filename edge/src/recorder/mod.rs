@@ -15,9 +15,13 @@
 //! `.partial`, fsynced, renamed, directory fsynced) before it is reported, so its metadata can never
 //! go anywhere before the file is on disk. Not wired into the app, the outbox or the protocol yet.
 
+pub mod annexb;
 pub mod burn;
+pub mod camera_pipe;
+pub mod camera_v4l;
 pub mod encoder;
 pub mod mp4;
+pub mod passthrough;
 pub mod pipeline;
 pub mod preroll;
 pub mod snapshot;
@@ -28,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use encoder::{EncoderConfig, H264Encoder};
+pub use passthrough::{H264Source, H264Unit};
 pub use pipeline::{ClipReport, PacketTap, Recorder, RecorderConfig, TriggerReport};
 pub use source::{CameraSource, FrameFormat, Pacing, RawFrame, SyntheticSource};
 

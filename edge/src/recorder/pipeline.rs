@@ -11,10 +11,11 @@ use ffmpeg_next::Rational;
 
 use super::encoder::{EncoderConfig, H264Encoder};
 use super::mp4::{Mp4File, Mp4Writer};
+use super::passthrough::{decode_last, h264_parameters, H264Source, H264Unit};
 use super::preroll::PreRoll;
 use super::snapshot::write_jpeg;
 use super::timing::{ClipTiming, ClipWindow};
-use super::{CameraSource, EncodedPacket, RawFrame, RecorderError};
+use super::{CameraSource, EncodedPacket, FrameFormat, RawFrame, RecorderError};
 
 /// The recorder's settings.
 #[derive(Debug, Clone)]
@@ -92,16 +93,34 @@ struct OpenClip {
 /// it runs on the recorder's thread between frames.
 pub type PacketTap = Box<dyn FnMut(&EncodedPacket) + Send>;
 
-/// Source → encoder → pre-roll / clip (and the tap).
-pub struct Recorder<S: CameraSource> {
-    source: S,
-    encoder: H264Encoder,
+/// Where packets come from: raw frames encoded here, or H.264 the camera already encoded.
+enum Front {
+    Encode {
+        source: Box<dyn CameraSource>,
+        encoder: H264Encoder,
+        last_frame: Option<RawFrame>,
+    },
+    Copy {
+        source: Box<dyn H264Source>,
+        format: FrameFormat,
+        parameters: ffmpeg_next::codec::Parameters,
+        /// The first keyframe, read while opening, not yet given to the recorder.
+        first: Option<H264Unit>,
+        /// The packets since the last keyframe (what a snapshot decodes).
+        gop: Vec<EncodedPacket>,
+        last: Option<(u64, DateTime<Utc>)>,
+    },
+}
+
+/// Source → encoder (or the camera's own H.264) → pre-roll / clip (and the tap).
+pub struct Recorder {
+    front: Front,
+    format: FrameFormat,
     timing: ClipTiming,
     preroll: PreRoll,
     clip: Option<OpenClip>,
     /// Triggers whose frame the encoder has not given back yet (no clip open).
     pending: Vec<i64>,
-    last_frame: Option<RawFrame>,
     dir: PathBuf,
     fps: u32,
     tap: Option<PacketTap>,
@@ -110,16 +129,78 @@ pub struct Recorder<S: CameraSource> {
     times_kept: usize,
 }
 
-impl<S: CameraSource> Recorder<S> {
-    pub fn new(source: S, config: &RecorderConfig) -> Result<Self, RecorderError> {
+impl Recorder {
+    /// A recorder encoding `source`'s raw frames to H.264.
+    pub fn new(
+        source: impl CameraSource + 'static,
+        config: &RecorderConfig,
+    ) -> Result<Self, RecorderError> {
         let format = source.format();
+        let encoder = H264Encoder::open(&config.encoder, format)?;
+        Self::with_front(
+            Front::Encode {
+                source: Box::new(source),
+                encoder,
+                last_frame: None,
+            },
+            format,
+            config,
+        )
+    }
+
+    /// A recorder taking `source`'s H.264 as it is (no re-encoding). Reads up to the first
+    /// keyframe with its SPS and PPS, which the muxers need.
+    pub fn passthrough(
+        mut source: impl H264Source + 'static,
+        config: &RecorderConfig,
+    ) -> Result<Self, RecorderError> {
+        let format = source.format();
+        let first = loop {
+            let unit = source.next_unit()?;
+            if unit.keyframe {
+                break unit;
+            }
+            if unit.index > u64::from(format.fps) * 30 {
+                return Err(RecorderError::Config(
+                    "the camera's H.264 had no keyframe in 30 s: ask it for periodic keyframes \
+                     (rpicam-vid --intra, V4L2 h264_i_frame_period)"
+                        .into(),
+                ));
+            }
+        };
+        let sets = source.parameter_sets().ok_or_else(|| {
+            RecorderError::Config(
+                "the camera's H.264 has no SPS/PPS before its first keyframe: ask it to repeat \
+                 them inline (rpicam-vid --inline)"
+                    .into(),
+            )
+        })?;
+        let parameters = h264_parameters(format, &sets)?;
+        Self::with_front(
+            Front::Copy {
+                source: Box::new(source),
+                format,
+                parameters,
+                first: Some(first),
+                gop: Vec::new(),
+                last: None,
+            },
+            format,
+            config,
+        )
+    }
+
+    fn with_front(
+        front: Front,
+        format: FrameFormat,
+        config: &RecorderConfig,
+    ) -> Result<Self, RecorderError> {
         if config.clip_s <= config.preroll_s || config.max_clip_s < config.clip_s {
             return Err(RecorderError::Config(format!(
                 "clip of {} s with {} s of pre-roll and a maximum of {} s: need pre-roll < clip <= maximum",
                 config.clip_s, config.preroll_s, config.max_clip_s
             )));
         }
-        let encoder = H264Encoder::open(&config.encoder, format)?;
         let fps = i64::from(format.fps);
         let timing = ClipTiming {
             length: i64::from(config.clip_s) * fps,
@@ -132,13 +213,12 @@ impl<S: CameraSource> Recorder<S> {
             source,
         })?;
         Ok(Self {
-            source,
-            encoder,
+            front,
+            format,
             preroll: PreRoll::new(timing.preroll, config.preroll_max_bytes),
             timing,
             clip: None,
             pending: Vec::new(),
-            last_frame: None,
             dir: config.dir.clone(),
             fps: format.fps,
             tap: None,
@@ -148,15 +228,44 @@ impl<S: CameraSource> Recorder<S> {
         })
     }
 
-    /// Captures and encodes one frame; returns a clip that this frame completed.
+    /// Captures (and encodes) one frame; returns a clip that this frame completed.
     pub fn step(&mut self) -> Result<Option<ClipReport>, RecorderError> {
-        let frame = self.source.next_frame()?;
-        let packets = self.encoder.encode(&frame)?;
+        let (index, captured_at, packets) = match &mut self.front {
+            Front::Encode {
+                source,
+                encoder,
+                last_frame,
+            } => {
+                let frame = source.next_frame()?;
+                let packets = encoder.encode(&frame)?;
+                let stamp = (frame.index, frame.captured_at);
+                *last_frame = Some(frame);
+                (stamp.0, stamp.1, packets)
+            }
+            Front::Copy {
+                source,
+                first,
+                gop,
+                last,
+                ..
+            } => {
+                let unit = match first.take() {
+                    Some(unit) => unit,
+                    None => source.next_unit()?,
+                };
+                let packet = unit.packet();
+                if packet.keyframe {
+                    gop.clear();
+                }
+                gop.push(packet.clone());
+                *last = Some((unit.index, unit.captured_at));
+                (unit.index, unit.captured_at, vec![packet])
+            }
+        };
         if self.times.len() >= self.times_kept {
             self.times.pop_front();
         }
-        self.times.push_back((frame.index, frame.captured_at));
-        self.last_frame = Some(frame);
+        self.times.push_back((index, captured_at));
         let mut done = None;
         for packet in packets {
             if let Some(report) = self.take(packet)? {
@@ -171,12 +280,27 @@ impl<S: CameraSource> Recorder<S> {
     /// frame's packet (it holds a few frames back), so the pre-roll counts back from the trigger frame
     /// itself.
     pub fn trigger(&mut self) -> Result<TriggerReport, RecorderError> {
-        let frame = self.last_frame.as_ref().ok_or_else(|| {
+        let before_first = || {
             RecorderError::Config("trigger before the first frame: step the recorder first".into())
-        })?;
+        };
+        let decoded;
+        let frame = match &self.front {
+            Front::Encode { last_frame, .. } => last_frame.as_ref().ok_or_else(before_first)?,
+            Front::Copy {
+                parameters,
+                gop,
+                last,
+                ..
+            } => {
+                let (index, captured_at) = last.ok_or_else(before_first)?;
+                decoded = decode_last(parameters, gop, index, captured_at)?;
+                &decoded
+            }
+        };
         let at = frame.index as i64;
         let snapshot = self.dir.join(format!("snapshot-{:08}.jpg", frame.index));
         let snapshot_size = write_jpeg(frame, &snapshot)?;
+        let (index, captured_at) = (frame.index, frame.captured_at);
         let new_clip = match &mut self.clip {
             Some(open) if at < open.window.max_end => {
                 open.window.retrigger(&self.timing, at);
@@ -189,8 +313,8 @@ impl<S: CameraSource> Recorder<S> {
             }
         };
         Ok(TriggerReport {
-            frame: frame.index,
-            captured_at: frame.captured_at,
+            frame: index,
+            captured_at,
             snapshot,
             snapshot_size,
             new_clip,
@@ -200,7 +324,11 @@ impl<S: CameraSource> Recorder<S> {
     /// Stops: flushes the encoder and closes a clip being written (shorter than planned if cut).
     pub fn finish(mut self) -> Result<Option<ClipReport>, RecorderError> {
         let mut done = None;
-        for packet in self.encoder.flush()? {
+        let flushed = match &mut self.front {
+            Front::Encode { encoder, .. } => encoder.flush()?,
+            Front::Copy { .. } => Vec::new(),
+        };
+        for packet in flushed {
             if let Some(report) = self.take(packet)? {
                 done = Some(report);
             }
@@ -219,7 +347,18 @@ impl<S: CameraSource> Recorder<S> {
 
     /// The stream's parameters (codec, size, extradata with SPS/PPS) for another muxer.
     pub fn parameters(&self) -> ffmpeg_next::codec::Parameters {
-        self.encoder.parameters()
+        match &self.front {
+            Front::Encode { encoder, .. } => encoder.parameters(),
+            Front::Copy { parameters, .. } => parameters.clone(),
+        }
+    }
+
+    /// The source's frame size and rate.
+    pub fn format(&self) -> FrameFormat {
+        match &self.front {
+            Front::Encode { source, .. } => source.format(),
+            Front::Copy { format, .. } => *format,
+        }
     }
 
     /// The packets' time base (one tick per frame).
@@ -233,7 +372,7 @@ impl<S: CameraSource> Recorder<S> {
     }
 
     fn time_base(&self) -> Rational {
-        self.encoder.time_base()
+        Rational::new(1, self.fps as i32)
     }
 
     /// One encoded packet: into the open clip (or closing it), into the pre-roll, and opening a clip
@@ -271,12 +410,8 @@ impl<S: CameraSource> Recorder<S> {
             window.retrigger(&self.timing, later);
         }
         let path = self.dir.join(format!("clip-{:08}.mp4", window.start));
-        let mut writer = Mp4Writer::create(
-            &path,
-            self.encoder.parameters(),
-            self.time_base(),
-            window.start,
-        )?;
+        let mut writer =
+            Mp4Writer::create(&path, self.parameters(), self.time_base(), window.start)?;
         let mut next_pts = window.start;
         for packet in self.preroll.packets().filter(|p| window.takes(p.pts)) {
             writer.write(packet)?;
@@ -297,7 +432,7 @@ impl<S: CameraSource> Recorder<S> {
         let started_at = self.time_of(first_frame);
         let ended_at = self.time_of(end_frame - 1)
             + chrono::Duration::microseconds(1_000_000 / i64::from(self.fps));
-        let format = self.source.format();
+        let format = self.format;
         Ok(ClipReport {
             file,
             first_frame,
