@@ -70,3 +70,4 @@ bench: deps services
 	$(CARGO) bench -p vigie-cloud --bench ingest --locked
 	$(CARGO) bench -p vigie-edge --bench outbox --locked
 	$(CARGO) bench -p vigie-edge --bench drain --locked
+	$(CARGO) bench -p vigie-edge --bench recorder --locked
