@@ -1,5 +1,6 @@
 //! Classifying one MQTT message: the pure step between a raw publish and the batcher.
 
+use protocol::media::ClipCaptured;
 use protocol::{DecodeError, DeviceStatus, EventEnvelope, GapRecord, Topic, TopicPrefix};
 
 /// What an inbound message is, after validation.
@@ -11,8 +12,9 @@ pub enum Inbound {
     Status(DeviceStatus),
     /// Events a device dropped from its outbox.
     Gap(GapRecord),
-    /// A valid message on a topic the ingest does not store yet (clip metadata arrives with the
-    /// video work); acked and counted.
+    /// A clip announced on `video/{device}/captured`, to be stored once.
+    Clip(ClipCaptured),
+    /// A valid message on a topic the ingest does not store; acked and counted.
     Ignored(&'static str),
     /// Refused: acked, logged and counted, never stored; the stream goes on.
     Invalid(String),
@@ -54,7 +56,10 @@ pub fn classify(prefix: &TopicPrefix, topic: &str, payload: &[u8]) -> Inbound {
             )),
             Err(e) => Inbound::Invalid(format!("on {topic}: {e}")),
         },
-        Topic::ClipCaptured(_) => Inbound::Ignored("clip metadata"),
+        Topic::ClipCaptured(_) => match ClipCaptured::from_mqtt(&parsed, payload) {
+            Ok(c) => Inbound::Clip(c),
+            Err(e) => Inbound::Invalid(format!("on {topic}: {e}")),
+        },
         Topic::Ack(_) => Inbound::Ignored("ack (published by the cloud)"),
     }
 }
