@@ -240,6 +240,7 @@ pub async fn append(
             "a chunk is sent as {CHUNK_CONTENT_TYPE}, not {content_type:?}"
         )));
     }
+    let upload = own_upload(&state, &device, id).await?;
     if let Some(len) = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -252,7 +253,6 @@ pub async fn append(
             });
         }
     }
-    let upload = own_upload(&state, &device, id).await?;
     if upload.complete {
         return Ok(HttpResponse::Ok().json(status(&upload)));
     }

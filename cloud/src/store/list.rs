@@ -96,9 +96,9 @@ fn fill_media(conn: &mut Db, items: &mut [EventItem]) -> Result<(), StoreError> 
     let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
     let media = super::media::media_ids_of_events(conn, &ids)?;
     for item in items {
-        if let Some((clip, snapshot)) = media.get(&item.id) {
-            item.clip_id = *clip;
-            item.snapshot_id = *snapshot;
+        if let Some(ids) = media.get(&item.id) {
+            item.clip_id = ids.clip;
+            item.snapshot_id = ids.snapshot;
         }
     }
     Ok(())

@@ -198,12 +198,19 @@ pub(super) fn clip_of_event(conn: &mut Db, event: Uuid) -> Result<Option<ClipRec
     row.map(ClipRow::into_record).transpose()
 }
 
+/// The media ids of one event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct EventMediaIds {
+    pub clip: Option<Uuid>,
+    pub snapshot: Option<Uuid>,
+}
+
 /// For each of these events that has one: its clip (not deleted) and its snapshot.
 pub(super) fn media_ids_of_events(
     conn: &mut Db,
     events: &[Uuid],
-) -> Result<HashMap<Uuid, (Option<Uuid>, Option<Uuid>)>, StoreError> {
-    let mut out: HashMap<Uuid, (Option<Uuid>, Option<Uuid>)> = HashMap::new();
+) -> Result<HashMap<Uuid, EventMediaIds>, StoreError> {
+    let mut out: HashMap<Uuid, EventMediaIds> = HashMap::new();
     if events.is_empty() {
         return Ok(out);
     }
@@ -217,7 +224,8 @@ pub(super) fn media_ids_of_events(
         .load(conn)?;
     for (event, clip) in clip_rows {
         // Ascending order: the newest clip of an event is written last.
-        out.entry(parse_id("event id", &event)?).or_default().0 = Some(parse_id("clip id", &clip)?);
+        out.entry(parse_id("event id", &event)?).or_default().clip =
+            Some(parse_id("clip id", &clip)?);
     }
     let snapshot_rows: Vec<(Option<String>, String)> = snapshots::table
         .filter(snapshots::event_id.eq_any(&keys))
@@ -226,8 +234,9 @@ pub(super) fn media_ids_of_events(
         .load(conn)?;
     for (event, snapshot) in snapshot_rows {
         if let Some(event) = event {
-            out.entry(parse_id("event id", &event)?).or_default().1 =
-                Some(parse_id("snapshot id", &snapshot)?);
+            out.entry(parse_id("event id", &event)?)
+                .or_default()
+                .snapshot = Some(parse_id("snapshot id", &snapshot)?);
         }
     }
     Ok(out)
