@@ -50,6 +50,10 @@ store_tests! {
         let c = clip("pi-1", vec![Uuid::now_v7()], 0);
         assert_eq!(store.announce_clip(&c, at(1)).unwrap(), Announced::New);
         assert_eq!(store.announce_clip(&c, at(2)).unwrap(), Announced::Known);
+        // The same metadata with sub-millisecond times (as a device may build it) is the same clip.
+        let mut finer = c.clone();
+        finer.started_at += chrono::Duration::nanoseconds(123);
+        assert_eq!(store.announce_clip(&finer, at(2)).unwrap(), Announced::Known);
         let mut other = c.clone();
         other.size_bytes = 999;
         assert_eq!(store.announce_clip(&other, at(3)).unwrap(), Announced::Conflict);

@@ -135,4 +135,40 @@ mod tests {
             Inbound::Invalid(_)
         ));
     }
+
+    #[test]
+    fn a_clip_announcement_is_a_clip_only_on_its_own_device_topic() {
+        let t = protocol::time::to_millis(chrono::Utc::now());
+        let clip = ClipCaptured {
+            schema_version: protocol::media::MEDIA_SCHEMA_VERSION,
+            clip_id: uuid::Uuid::now_v7(),
+            device: DeviceId::new("pi-1").unwrap(),
+            event_ids: vec![],
+            started_at: t,
+            ended_at: t,
+            duration_ms: 0,
+            trigger_offsets_ms: vec![],
+            size_bytes: 10,
+            sha256: "ab".repeat(32),
+            codec: "h264".into(),
+            width: 1,
+            height: 1,
+            fps: 1,
+        };
+        let p = TopicPrefix::default();
+        let payload = serde_json::to_vec(&clip).unwrap();
+        assert_eq!(
+            classify(&p, "video/pi-1/captured", &payload),
+            Inbound::Clip(clip)
+        );
+        for (topic, payload) in [
+            ("video/pi-2/captured", payload.as_slice()),
+            ("video/pi-1/captured", b"{}".as_slice()),
+        ] {
+            assert!(
+                matches!(classify(&p, topic, payload), Inbound::Invalid(_)),
+                "{topic}"
+            );
+        }
+    }
 }

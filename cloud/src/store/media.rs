@@ -79,6 +79,10 @@ pub(super) fn announce(
 ) -> Result<Announced, StoreError> {
     let manifest = serde_json::to_string(clip)
         .map_err(|e| StoreError::Internal(format!("cannot encode clip metadata: {e}")))?;
+    // Compared as stored (times to the millisecond), so a resend always matches.
+    let clip: ClipCaptured = serde_json::from_str(&manifest)
+        .map_err(|e| StoreError::Internal(format!("cannot decode clip metadata: {e}")))?;
+    let clip = &clip;
     let id = key(clip.clip_id);
     conn.transaction(|conn| {
         if let Some(stored) = get_clip_in(conn, clip.clip_id)? {

@@ -82,6 +82,10 @@ pub(super) fn begin(
 ) -> Result<UploadBegun, StoreError> {
     let text = serde_json::to_string(manifest)
         .map_err(|e| StoreError::Internal(format!("cannot encode the upload manifest: {e}")))?;
+    // Compared as stored (times to the millisecond), so a resend always matches.
+    let manifest: MediaManifest = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Internal(format!("cannot decode the upload manifest: {e}")))?;
+    let manifest = &manifest;
     conn.transaction(|conn| {
         if let Some(known) = get(conn, manifest.id())? {
             return Ok(if &known.manifest == manifest {
