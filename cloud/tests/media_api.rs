@@ -530,11 +530,50 @@ async fn a_snapshot_is_listed_with_its_camera_and_served_as_a_jpeg(db: &TestDb) 
     assert_eq!(status, 404);
 }
 
+async fn a_clip_deleted_before_its_upload_ends_is_not_brought_back(db: &TestDb) {
+    let f = fixture(db, true);
+    let mut frames = f.state.hub.send(Join).await.unwrap().frames;
+    let app = app!(f);
+    let data = bytes(1000, 5);
+    let clip = clip_manifest("pi-1", &data, vec![]);
+    let id = clip.clip_id;
+    let (status, _) = call!(app, put_manifest(id, PI1, &MediaManifest::Clip(clip)));
+    assert_eq!(status, 201);
+    let delete = atest::TestRequest::delete()
+        .uri(&format!("/api/clips/{id}"))
+        .insert_header(bearer(&f.admin));
+    let (status, _) = call!(app, delete);
+    assert_eq!(status, 204);
+    let (status, body) = call!(app, patch(id, PI1, 0, &data));
+    assert_eq!(
+        (status, &body["complete"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+    let (status, body) = call!(app, get(&format!("/api/clips/{id}"), Some(&f.viewer)));
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("deleted"),
+        "{body}"
+    );
+    assert!(!db
+        .data_dir()
+        .join(format!("media/clips/pi-1/{id}.mp4"))
+        .exists());
+    assert!(
+        frames.try_recv().is_err(),
+        "no media_ready for a deleted clip"
+    );
+}
+
 fn run<F: std::future::Future<Output = ()>>(future: F) {
     actix_rt::System::new().block_on(future)
 }
 
 store_tests! {
+    fn a_clip_deleted_before_its_upload_ends_is_not_brought_back_(db) {
+        run(a_clip_deleted_before_its_upload_ends_is_not_brought_back(db))
+    }
     fn a_clip_uploaded_in_chunks_across_a_restart_comes_back_byte_identical_(db) {
         run(a_clip_uploaded_in_chunks_across_a_restart_comes_back_byte_identical(db))
     }

@@ -346,14 +346,26 @@ async fn finish(
             s.event_id.into_iter().collect(),
         ),
     };
-    media.media.put_file(&key, &media.staging.path(id)).await?;
+    // A clip an admin deleted meanwhile is not brought back: the upload completes without a file.
+    let deleted = match manifest {
+        MediaManifest::Clip(_) => {
+            let store = state.store.clone();
+            blocking(move || store.get_clip(id))
+                .await?
+                .is_some_and(|c| c.deleted)
+        }
+        MediaManifest::Snapshot(_) => false,
+    };
+    if !deleted {
+        media.media.put_file(&key, &media.staging.path(id)).await?;
+    }
     let store = state.store.clone();
     let newly = blocking(move || store.complete_upload(id, chrono::Utc::now())).await?;
     let staging = media.staging.clone();
     if let Err(e) = web::block(move || staging.remove(id)).await? {
         tracing::warn!(media_id = %id, error = %e, "cannot remove a finished staging file");
     }
-    if newly {
+    if newly && !deleted {
         tracing::info!(media_id = %id, device_id = %upload.device, kind = manifest.kind(), %key,
             "media stored");
         state
