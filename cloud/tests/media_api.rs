@@ -491,6 +491,15 @@ async fn a_snapshot_is_listed_with_its_camera_and_served_as_a_jpeg(db: &TestDb) 
         .starts_with("/api/cameras/pi-2/stream?exp="));
     assert_eq!(camera["last_snapshot"]["id"], id.to_string());
 
+    // A camera streaming now is listed even without media.
+    f.media
+        .live
+        .mark_live(device("pi-3"), db.data_dir().join("hls"));
+    let (_, cameras) = call!(app, get("/api/cameras", Some(&f.viewer)));
+    assert_eq!(cameras[1]["id"], "pi-3");
+    assert_eq!(cameras[1]["live"], true);
+    assert!(cameras[1]["last_snapshot"].is_null());
+
     let (status, page) = call!(app, get("/api/cameras/pi-2/snapshots", Some(&f.viewer)));
     assert_eq!(status, 200);
     assert_eq!(page["items"][0]["event_id"], event.to_string());
@@ -566,11 +575,52 @@ async fn a_clip_deleted_before_its_upload_ends_is_not_brought_back(db: &TestDb) 
     );
 }
 
+async fn an_upload_interrupted_after_its_last_chunk_is_finished_by_an_empty_chunk(db: &TestDb) {
+    let f = fixture(db, true);
+    let app = app!(f);
+    let data = bytes(CHUNK + 500, 9);
+    let clip = clip_manifest("pi-1", &data, vec![]);
+    let id = clip.clip_id;
+    let size = data.len() as u64;
+    let (status, _) = call!(
+        app,
+        put_manifest(id, PI1, &MediaManifest::Clip(clip.clone()))
+    );
+    assert_eq!(status, 201);
+    let (status, _) = call!(app, patch(id, PI1, 0, &data[..CHUNK]));
+    assert_eq!(status, 200);
+    // The last chunk was fsynced and counted, then the cloud died before completing it.
+    let staging = db.data_dir().join("uploads").join(format!("{id}.part"));
+    std::fs::write(&staging, &data).unwrap();
+    assert!(f
+        .state
+        .store
+        .advance_upload(id, CHUNK as u64, size, chrono::Utc::now())
+        .unwrap());
+    let (_, body) = call!(app, get(&format!("/api/media/{id}"), Some(PI1)));
+    assert_eq!(
+        (&body["received"], &body["complete"]),
+        (&Value::from(size), &Value::Bool(false))
+    );
+    let (status, body) = call!(app, patch(id, PI1, size, &[]));
+    assert_eq!(
+        (status, &body["complete"]),
+        (200, &Value::Bool(true)),
+        "{body}"
+    );
+    let (status, _, fetched) = fetch(&app, get(&format!("/api/clips/{id}"), Some(&f.viewer))).await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256(&fetched), clip.sha256);
+}
+
 fn run<F: std::future::Future<Output = ()>>(future: F) {
     actix_rt::System::new().block_on(future)
 }
 
 store_tests! {
+    fn an_upload_interrupted_after_its_last_chunk_is_finished_by_an_empty_chunk_(db) {
+        run(an_upload_interrupted_after_its_last_chunk_is_finished_by_an_empty_chunk(db))
+    }
     fn a_clip_deleted_before_its_upload_ends_is_not_brought_back_(db) {
         run(a_clip_deleted_before_its_upload_ends_is_not_brought_back(db))
     }

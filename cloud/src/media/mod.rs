@@ -222,3 +222,41 @@ impl MediaStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_urls_name_a_directory_or_a_bucket_and_others_are_refused_with_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = MediaStore::open(None, dir.path()).unwrap();
+        assert_eq!(default.local_root, Some(dir.path().join("media")));
+        let url = format!("file://{}", dir.path().join("elsewhere").display());
+        let file = MediaStore::open(Some(&url), dir.path()).unwrap();
+        assert_eq!(file.local_root, Some(dir.path().join("elsewhere")));
+        // Building an S3 client does not connect.
+        let s3 = MediaStore::open(Some("s3://vigie-media/site-a"), dir.path()).unwrap();
+        assert!(s3.local_root.is_none());
+        for bad in ["s3://", "file://relative", "ftp://host/x"] {
+            let err = MediaStore::open(Some(bad), dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("VIGIE_MEDIA_URL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn objects_are_laid_out_by_kind_and_device() {
+        let device = DeviceId::new("pi-1").unwrap();
+        let id = Uuid::nil();
+        assert_eq!(
+            clip_key(&device, id).as_ref(),
+            "clips/pi-1/00000000-0000-0000-0000-000000000000.mp4"
+        );
+        assert_eq!(
+            snapshot_key(&device, id).as_ref(),
+            "snapshots/pi-1/00000000-0000-0000-0000-000000000000.jpg"
+        );
+    }
+}
