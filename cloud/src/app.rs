@@ -106,6 +106,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         login_throttle: crate::auth::LoginThrottle::default(),
         allowed_origins: api::origin::AllowedOrigins::new(config.allowed_origins.clone()),
     };
+    let media_store = crate::media::MediaStore::open(config.media_url.as_deref(), &config.data_dir)
+        .context("cannot open the media store")?;
+    let staging = crate::media::Staging::open(&config.data_dir.join("uploads"))
+        .context("cannot open the upload staging directory")?;
+    let media = web::Data::new(api::MediaState::new(
+        media_store,
+        staging,
+        crate::live::LiveCameras::new(),
+    ));
     let allowed_origins = state.allowed_origins.clone();
     let max_body = config.max_body_bytes;
     let console_dir = config.console_dir.clone();
@@ -123,6 +132,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .wrap(api::origin::cors(allowed_origins.clone()))
             .wrap(api::origin::security_headers())
             .app_data(web::Data::new(state.clone()))
+            .app_data(media.clone())
             .configure(|c| api::routes(c, max_body))
             .configure(|c| api::console::configure(c, &console_dir))
     })

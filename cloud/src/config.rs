@@ -62,6 +62,9 @@ pub struct RawConfig {
     /// Web origins besides the console's own that may call the API (env `VIGIE_ALLOWED_ORIGINS`,
     /// comma-separated).
     pub allowed_origins: Option<Vec<String>>,
+    /// Where clips and snapshots are kept: `s3://bucket[/prefix]` (with the standard `AWS_*`
+    /// environment) or `file:///path`; unset: `DATA_DIR/media` (env `VIGIE_MEDIA_URL`).
+    pub media_url: Option<String>,
 }
 
 /// Where the ingest connects.
@@ -93,6 +96,8 @@ pub struct Config {
     pub mqtt_credentials: Option<(String, String)>,
     /// The broker's CA (PEM), for `mqtts://`.
     pub mqtt_ca_pem: Option<Vec<u8>>,
+    /// `s3://...` or `file:///...`; `None`: `data_dir/media`.
+    pub media_url: Option<String>,
 }
 
 fn default_listen() -> &'static str {
@@ -142,6 +147,7 @@ impl RawConfig {
         set(&mut self.mqtt_client_id, "VIGIE_MQTT_CLIENT_ID");
         set(&mut self.topic_prefix, "VIGIE_TOPIC_PREFIX");
         set(&mut self.jwt_secret, "VIGIE_JWT_SECRET");
+        set(&mut self.media_url, "VIGIE_MEDIA_URL");
         if let Some(dir) = env("VIGIE_DATA_DIR") {
             self.data_dir = Some(dir.into());
         }
@@ -266,6 +272,20 @@ impl RawConfig {
                 message: format!("cannot read {}: {e}", file.display()),
             })?),
         };
+        let media_url = nonempty(self.media_url);
+        if let Some(url) = &media_url {
+            let ok = url.starts_with("s3://") && url.len() > "s3://".len()
+                || url.starts_with("file:///");
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "media_url (VIGIE_MEDIA_URL)",
+                    message: format!(
+                        "{url:?}: expected s3://bucket[/prefix] or file:///absolute/path; leave \
+                         unset for DATA_DIR/media"
+                    ),
+                });
+            }
+        }
         let token_ttl_s = self.token_ttl_s.unwrap_or(DEFAULT_TOKEN_TTL_S);
         positive("token_ttl_s (VIGIE_TOKEN_TTL_S)", token_ttl_s as usize)?;
         Ok(Config {
@@ -293,6 +313,7 @@ impl RawConfig {
             allowed_origins,
             mqtt_credentials,
             mqtt_ca_pem,
+            media_url,
             console_dir: self
                 .console_dir
                 .filter(|d| !d.as_os_str().is_empty())
@@ -421,6 +442,8 @@ mod tests {
         assert!(err.to_string().contains("VIGIE_DATABASE_URL"), "{err}");
         let err = with_env(&[("VIGIE_TOPIC_PREFIX", "a/#")]).unwrap_err();
         assert!(err.to_string().contains("VIGIE_TOPIC_PREFIX"), "{err}");
+        let err = with_env(&[("VIGIE_MEDIA_URL", "ftp://x")]).unwrap_err();
+        assert!(err.to_string().contains("VIGIE_MEDIA_URL"), "{err}");
         let err = with_env(&[("VIGIE_WS_BUFFER", "lots")]).unwrap_err();
         assert!(err.to_string().contains("VIGIE_WS_BUFFER"), "{err}");
     }

@@ -14,4 +14,5 @@ pub mod config;
 pub mod hub;
 pub mod ingest;
 pub mod live;
+pub mod media;
 pub mod store;

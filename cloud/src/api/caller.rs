@@ -23,7 +23,8 @@ impl Caller {
         match &self.0 {
             Principal::User { username, role, .. } => Ok((username, *role)),
             Principal::Device { .. } => Err(ApiFailure::Forbidden(
-                "a device token can only post events; log in as a user".into(),
+                "a device token can only post events and upload its own media; log in as a user"
+                    .into(),
             )),
         }
     }

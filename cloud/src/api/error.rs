@@ -17,6 +17,15 @@ pub enum ApiFailure {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// 409: the request conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: well formed, but its content is wrong (an upload that does not match its manifest).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 416 with `Content-Range: bytes */size`.
+    #[error("{message}")]
+    RangeNotSatisfiable { message: String, size: u64 },
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
     /// 429 with `Retry-After`.
@@ -35,6 +44,9 @@ impl ResponseError for ApiFailure {
             ApiFailure::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiFailure::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiFailure::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiFailure::Conflict(_) => StatusCode::CONFLICT,
+            ApiFailure::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiFailure::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiFailure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiFailure::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -49,6 +61,9 @@ impl ResponseError for ApiFailure {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiFailure::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiFailure::RangeNotSatisfiable { size, .. } = self {
+            response.insert_header(("Content-Range", format!("bytes */{size}")));
         }
         if let ApiFailure::TooManyRequests { retry_after_s, .. } = self {
             response.insert_header(("Retry-After", retry_after_s.to_string()));

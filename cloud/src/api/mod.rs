@@ -1,4 +1,5 @@
-//! HTTP routes: `/api/*` (JWT or device token on every route), `/healthz`, `/readyz`, `/metrics`.
+//! HTTP routes: `/api/*` (JWT or device token on every route; media files also by signed link),
+//! `/healthz`, `/readyz`, `/metrics`. The media routes need a [`MediaState`] beside [`AppState`].
 
 mod admin;
 mod caller;
@@ -7,8 +8,10 @@ mod error;
 mod events;
 mod health;
 mod login;
+mod media;
 pub mod origin;
 mod stream;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -18,6 +21,7 @@ use actors::HealthRegistry;
 
 pub use caller::Caller;
 pub use error::{blocking, ApiFailure};
+pub use uploads::{MediaState, CHUNK_CONTENT_TYPE};
 
 use crate::auth::Auth;
 use crate::hub::Hub;
@@ -77,6 +81,19 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/devices", web::get().to(events::devices))
                 .route("/time", web::get().to(events::time))
                 .route("/stream", web::get().to(stream::stream))
+                .route("/media/{id}", web::put().to(uploads::begin))
+                .route("/media/{id}", web::patch().to(uploads::append))
+                .route("/media/{id}", web::get().to(uploads::status_of))
+                .route("/cameras", web::get().to(media::cameras))
+                .route("/cameras/{id}/snapshots", web::get().to(media::snapshots))
+                .route(
+                    "/cameras/{id}/snapshots/{snapshot_id}",
+                    web::get().to(media::snapshot_file),
+                )
+                .route("/clips/{id}", web::get().to(media::clip_file))
+                .route("/clips/{id}", web::delete().to(media::delete_clip))
+                .route("/clips/{id}/info", web::get().to(media::clip_info))
+                .route("/events/{id}/media", web::get().to(media::event_media))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiFailure::NotFound(
                         "no such API route".into(),

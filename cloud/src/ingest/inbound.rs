@@ -1,5 +1,6 @@
 //! Classifying one MQTT message: the pure step between a raw publish and the batcher.
 
+use protocol::media::ClipCaptured;
 use protocol::{DecodeError, DeviceStatus, EventEnvelope, GapRecord, Topic, TopicPrefix};
 
 /// What an inbound message is, after validation.
@@ -11,8 +12,9 @@ pub enum Inbound {
     Status(DeviceStatus),
     /// Events a device dropped from its outbox.
     Gap(GapRecord),
-    /// A valid message on a topic the ingest does not store yet (clip metadata arrives with the
-    /// video work); acked and counted.
+    /// A clip announced on `video/{device}/captured`, to be stored once.
+    Clip(ClipCaptured),
+    /// A valid message on a topic the ingest does not store; acked and counted.
     Ignored(&'static str),
     /// Refused: acked, logged and counted, never stored; the stream goes on.
     Invalid(String),
@@ -54,7 +56,10 @@ pub fn classify(prefix: &TopicPrefix, topic: &str, payload: &[u8]) -> Inbound {
             )),
             Err(e) => Inbound::Invalid(format!("on {topic}: {e}")),
         },
-        Topic::ClipCaptured(_) => Inbound::Ignored("clip metadata"),
+        Topic::ClipCaptured(_) => match ClipCaptured::from_mqtt(&parsed, payload) {
+            Ok(c) => Inbound::Clip(c),
+            Err(e) => Inbound::Invalid(format!("on {topic}: {e}")),
+        },
         Topic::Ack(_) => Inbound::Ignored("ack (published by the cloud)"),
     }
 }
@@ -129,5 +134,41 @@ mod tests {
             classify(&p, "system/pi-2/status", &s.to_json()),
             Inbound::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn a_clip_announcement_is_a_clip_only_on_its_own_device_topic() {
+        let t = protocol::time::to_millis(chrono::Utc::now());
+        let clip = ClipCaptured {
+            schema_version: protocol::media::MEDIA_SCHEMA_VERSION,
+            clip_id: uuid::Uuid::now_v7(),
+            device: DeviceId::new("pi-1").unwrap(),
+            event_ids: vec![],
+            started_at: t,
+            ended_at: t,
+            duration_ms: 0,
+            trigger_offsets_ms: vec![],
+            size_bytes: 10,
+            sha256: "ab".repeat(32),
+            codec: "h264".into(),
+            width: 1,
+            height: 1,
+            fps: 1,
+        };
+        let p = TopicPrefix::default();
+        let payload = serde_json::to_vec(&clip).unwrap();
+        assert_eq!(
+            classify(&p, "video/pi-1/captured", &payload),
+            Inbound::Clip(clip)
+        );
+        for (topic, payload) in [
+            ("video/pi-2/captured", payload.as_slice()),
+            ("video/pi-1/captured", b"{}".as_slice()),
+        ] {
+            assert!(
+                matches!(classify(&p, topic, payload), Inbound::Invalid(_)),
+                "{topic}"
+            );
+        }
     }
 }

@@ -19,6 +19,8 @@ pub struct IngestMetrics {
     /// Events devices reported dropped from their outboxes (counted once per seq).
     pub dropped_by_devices: AtomicU64,
     pub ws_sessions_dropped: AtomicU64,
+    /// Clips newly announced on `video/{device}/captured`.
+    pub clips_announced: AtomicU64,
 }
 
 impl IngestMetrics {
@@ -83,6 +85,11 @@ impl IngestMetrics {
                 "vigie_device_events_dropped_total",
                 "events devices reported dropped from their outbox (size or age bound)",
                 &self.dropped_by_devices,
+            ),
+            (
+                "vigie_ingest_clips_announced_total",
+                "clips newly announced on video/{device}/captured",
+                &self.clips_announced,
             ),
             (
                 "vigie_ws_sessions_dropped_total",

@@ -9,6 +9,8 @@
 //! - An invalid message is acked at once, logged and counted; it never stops the stream.
 //! - After each commit, `system/{device}/ack` (retained) carries each touched device's highest
 //!   contiguous committed `seq` — the edge's signal to delete from its outbox.
+//! - A clip announced on `video/{device}/captured` is stored once, in the same commit-then-ack
+//!   order; the same id with other metadata is counted invalid and logged, and changes nothing.
 
 mod batcher;
 pub mod fault;
@@ -24,6 +26,7 @@ use ::actors::{guard, Backoff, ComponentState, HealthRegistry, RestartPolicy, Sh
 use actix::prelude::*;
 use chrono::Utc;
 use protocol::api::{DeviceView, StreamFrame};
+use protocol::media::ClipCaptured;
 use protocol::{DeviceAck, DeviceId, DeviceStatus, EventEnvelope, GapRecord, Topic, TopicPrefix};
 use rumqttc::{AsyncClient, MqttOptions, Publish, QoS};
 use tokio::sync::mpsc;
@@ -33,7 +36,7 @@ pub use inbound::{classify, Inbound};
 pub use metrics::IngestMetrics;
 
 use crate::hub::{Broadcast, Hub};
-use crate::store::{Store, StoreError};
+use crate::store::{Announced, Store, StoreError};
 
 /// The health registry name of the ingest.
 pub const COMPONENT: &str = "ingest";
@@ -55,6 +58,9 @@ struct Committed {
     statuses: u64,
     gaps: u64,
     dropped_by_devices: u64,
+    clips_announced: u64,
+    /// Clips announced again with other metadata: refused, nothing overwritten.
+    clip_conflicts: u64,
 }
 
 /// Work for the acker task, done strictly in order.
@@ -142,16 +148,19 @@ impl Ingest {
         let mut events: Vec<EventEnvelope> = Vec::new();
         let mut statuses: Vec<DeviceStatus> = Vec::new();
         let mut gaps: Vec<GapRecord> = Vec::new();
+        let mut clips: Vec<ClipCaptured> = Vec::new();
         for p in &batch {
             match &p.inbound {
                 Inbound::Event(e) => events.push(e.clone()),
                 Inbound::Status(s) => statuses.push(s.clone()),
                 Inbound::Gap(g) => gaps.push(g.clone()),
+                Inbound::Clip(c) => clips.push(c.clone()),
                 Inbound::Ignored(_) | Inbound::Invalid(_) => {}
             }
         }
-        let work =
-            actix_web::rt::task::spawn_blocking(move || commit(&store, &events, &statuses, &gaps));
+        let work = actix_web::rt::task::spawn_blocking(move || {
+            commit(&store, &events, &statuses, &gaps, &clips)
+        });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             let result = result.unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())));
             act.on_commit(batch, result, ctx)
@@ -174,6 +183,8 @@ impl Ingest {
                 IngestMetrics::add(&self.metrics.statuses, done.statuses);
                 IngestMetrics::add(&self.metrics.gap_records, done.gaps);
                 IngestMetrics::add(&self.metrics.dropped_by_devices, done.dropped_by_devices);
+                IngestMetrics::add(&self.metrics.clips_announced, done.clips_announced);
+                IngestMetrics::add(&self.metrics.invalid, done.clip_conflicts);
                 self.health.set(COMPONENT, ComponentState::Ready);
                 let _ = self.acks.send(AckJob::Deliveries(
                     batch.into_iter().map(|p| p.publish).collect(),
@@ -228,12 +239,13 @@ impl Ingest {
     }
 }
 
-/// The blocking commit: events, then gap records, then statuses, each through the store.
+/// The blocking commit: events, then gap records, then statuses, then clips, each through the store.
 fn commit(
     store: &Store,
     events: &[EventEnvelope],
     statuses: &[DeviceStatus],
     gaps: &[GapRecord],
+    clips: &[ClipCaptured],
 ) -> Result<Committed, StoreError> {
     let now = Utc::now();
     let mut done = Committed {
@@ -245,6 +257,8 @@ fn commit(
         statuses: 0,
         gaps: 0,
         dropped_by_devices: 0,
+        clips_announced: 0,
+        clip_conflicts: 0,
     };
     if !events.is_empty() {
         let outcome = store.insert_events(events, now)?;
@@ -281,6 +295,21 @@ fn commit(
             tracing::info!(device_id = %view.id, state = view.state.as_str(), "device state changed");
         }
         done.statuses_seen.push((view, changed));
+    }
+    for clip in clips {
+        match store.announce_clip(clip, now)? {
+            Announced::New => {
+                done.clips_announced += 1;
+                tracing::info!(device_id = %clip.device, clip_id = %clip.clip_id,
+                    events = clip.event_ids.len(), "clip announced");
+            }
+            Announced::Known => {}
+            Announced::Conflict => {
+                done.clip_conflicts += 1;
+                tracing::warn!(device_id = %clip.device, clip_id = %clip.clip_id,
+                    "clip announced again with other metadata; refused, the stored one is kept");
+            }
+        }
     }
     Ok(done)
 }
@@ -358,7 +387,8 @@ impl Handler<Received> for Ingest {
                         let _ = act.acks.send(AckJob::Deliveries(vec![publish]));
                         return;
                     }
-                    Inbound::Event(_) | Inbound::Status(_) | Inbound::Gap(_) => {}
+                    Inbound::Event(_) | Inbound::Status(_) | Inbound::Gap(_) | Inbound::Clip(_) => {
+                    }
                 }
                 if let Some(batch) = act.batcher.push(Pending { publish, inbound }) {
                     act.start_commit(batch, ctx);

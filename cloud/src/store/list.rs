@@ -83,7 +83,25 @@ pub(super) fn get(conn: &mut Db, id: Uuid) -> Result<Option<EventItem>, StoreErr
         .select(EventRow::as_select())
         .first(conn)
         .optional()?;
-    row.map(EventRow::into_item).transpose()
+    let mut items: Vec<EventItem> = row
+        .map(EventRow::into_item)
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    fill_media(conn, &mut items)?;
+    Ok(items.pop())
+}
+
+/// Fills each event's `clip_id` and `snapshot_id` (one query for each, whatever the page size).
+fn fill_media(conn: &mut Db, items: &mut [EventItem]) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    let media = super::media::media_ids_of_events(conn, &ids)?;
+    for item in items {
+        if let Some(ids) = media.get(&item.id) {
+            item.clip_id = ids.clip;
+            item.snapshot_id = ids.snapshot;
+        }
+    }
+    Ok(())
 }
 
 /// Marks an event acknowledged by `user` at `at`, unless it already is (the first one is kept).
@@ -108,7 +126,11 @@ pub(super) fn acknowledge(
         .select(EventRow::as_select())
         .first(conn)
         .optional()?;
-    row.map(|r| Ok((r.into_item()?, changed == 1))).transpose()
+    let Some(row) = row else { return Ok(None) };
+    let mut items = [row.into_item()?];
+    fill_media(conn, &mut items)?;
+    let [item] = items;
+    Ok(Some((item, changed == 1)))
 }
 
 pub(super) fn page(
@@ -162,10 +184,11 @@ pub(super) fn page(
         .load(conn)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let items = rows
+    let mut items = rows
         .into_iter()
         .map(EventRow::into_item)
         .collect::<Result<Vec<_>, _>>()?;
+    fill_media(conn, &mut items)?;
     let next_cursor = match items.last() {
         Some(last) if more => Some(
             Cursor {

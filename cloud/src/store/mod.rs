@@ -21,8 +21,10 @@ mod error;
 mod events;
 mod gaps;
 mod list;
+mod media;
 mod schema;
 mod sessions;
+mod uploads;
 mod users;
 
 use std::collections::BTreeMap;
@@ -39,7 +41,9 @@ pub use error::StoreError;
 pub use events::INSERT_CHUNK;
 pub use gaps::GapOutcome;
 pub use list::{EventFilter, MAX_PAGE};
+pub use media::{Announced, CameraRecord, ClipRecord, SnapshotRecord};
 pub use sessions::NewSession;
+pub use uploads::{UploadBegun, UploadRecord};
 pub use users::UserRecord;
 
 use conn::{Manager, Pool};
@@ -310,6 +314,96 @@ impl Store {
     /// The device a token hash belongs to, if any.
     pub fn device_for_token_hash(&self, token_hash: &str) -> Result<Option<DeviceId>, StoreError> {
         devices::for_token_hash(&mut *self.conn()?, token_hash)
+    }
+
+    /// Stores a clip's announced metadata (from `video/{device}/captured` or an upload manifest)
+    /// unless its id is known; see [`Announced`].
+    pub fn announce_clip(
+        &self,
+        clip: &protocol::media::ClipCaptured,
+        at: DateTime<Utc>,
+    ) -> Result<Announced, StoreError> {
+        media::announce(&mut *self.conn()?, clip, at)
+    }
+
+    /// One clip by its id (also a deleted one).
+    pub fn get_clip(&self, id: uuid::Uuid) -> Result<Option<ClipRecord>, StoreError> {
+        media::get_clip(&mut *self.conn()?, id)
+    }
+
+    /// Marks a clip's file deleted: `None` when no clip has this id, else whether this call did.
+    pub fn delete_clip(
+        &self,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        media::clip_deleted(&mut *self.conn()?, id, at)
+    }
+
+    /// The clip (not deleted) and the snapshot of one event, when they exist.
+    pub fn media_of_event(
+        &self,
+        event: uuid::Uuid,
+    ) -> Result<(Option<ClipRecord>, Option<SnapshotRecord>), StoreError> {
+        let mut conn = self.conn()?;
+        Ok((
+            media::clip_of_event(&mut conn, event)?,
+            media::snapshot_of_event(&mut conn, event)?,
+        ))
+    }
+
+    /// One stored snapshot by its id.
+    pub fn get_snapshot(&self, id: uuid::Uuid) -> Result<Option<SnapshotRecord>, StoreError> {
+        media::get_snapshot(&mut *self.conn()?, id)
+    }
+
+    /// One page of a camera's snapshots, newest first, and the cursor of the next page.
+    pub fn list_snapshots(
+        &self,
+        device: &DeviceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<SnapshotRecord>, Option<String>), StoreError> {
+        media::snapshot_page(&mut *self.conn()?, device, limit, cursor)
+    }
+
+    /// Every device with clips or snapshots, sorted by id.
+    pub fn list_cameras(&self) -> Result<Vec<CameraRecord>, StoreError> {
+        media::cameras(&mut *self.conn()?)
+    }
+
+    /// Records an upload's manifest (`PUT /api/media/{id}`); see [`UploadBegun`].
+    pub fn begin_upload(
+        &self,
+        manifest: &protocol::media::MediaManifest,
+        at: DateTime<Utc>,
+    ) -> Result<UploadBegun, StoreError> {
+        uploads::begin(&mut *self.conn()?, manifest, at)
+    }
+
+    pub fn get_upload(&self, id: uuid::Uuid) -> Result<Option<UploadRecord>, StoreError> {
+        uploads::get(&mut *self.conn()?, id)
+    }
+
+    /// Moves an upload's `received` from `from` to `to`; false when it was not at `from`.
+    pub fn advance_upload(
+        &self,
+        id: uuid::Uuid,
+        from: u64,
+        to: u64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        uploads::advance(&mut *self.conn()?, id, from, to, at)
+    }
+
+    /// Starts an incomplete upload again from byte 0.
+    pub fn reset_upload(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        uploads::reset(&mut *self.conn()?, id, at)
+    }
+
+    /// Marks an upload complete and its media stored; whether this call did.
+    pub fn complete_upload(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        uploads::complete(&mut *self.conn()?, id, at)
     }
 
     fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {

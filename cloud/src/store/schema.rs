@@ -86,12 +86,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    clips (id) {
+        id -> Text,
+        device -> Text,
+        started_at -> BigInt,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        manifest -> Text,
+        announced_at -> BigInt,
+        available -> Bool,
+        stored_at -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    clip_events (clip_id, event_id) {
+        clip_id -> Text,
+        event_id -> Text,
+    }
+}
+
+diesel::table! {
+    snapshots (id) {
+        id -> Text,
+        device -> Text,
+        event_id -> Nullable<Text>,
+        taken_at -> BigInt,
+        width -> BigInt,
+        height -> BigInt,
+        size_bytes -> BigInt,
+        stored_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        device -> Text,
+        kind -> Text,
+        manifest -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        received -> BigInt,
+        complete -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(events -> devices (device));
+diesel::joinable!(clip_events -> clips (clip_id));
 diesel::allow_tables_to_appear_in_same_query!(
     devices,
     events,
     users,
     device_gaps,
     sessions,
-    audit_log
+    audit_log,
+    clips,
+    clip_events,
+    snapshots,
+    uploads
 );
