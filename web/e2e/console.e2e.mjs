@@ -3,17 +3,24 @@
 // Debian's headless Chromium by playwright-core. Binaries come from target/debug (`make test`
 // builds them). Screenshots and process logs go to web/e2e-output/ (gitignored).
 //
-// 1. log in; the device shows online with its queue and clock; no camera yet (404, no error);
+// The edge runs a synthetic camera (320x240 at 10 fps, clips of 4 s) pushing its live stream over
+// RTSP to the cloud; `VIGIE_E2E_VIDEO=0` runs without it (and checks the camera-less dashboard).
+//
+// 1. log in; the device shows online with its queue and clock (without video: no camera, no error);
+//    the camera's tile plays the live stream (HLS through hls.js); a sensor's event shows its
+//    snapshot and its clip (4 s, played and seeked through HTTP Range) in its detail, brought by the
+//    media_ready frame while the detail is open;
 // 2. a simulated button press appears as an alert: prints fire → screen and WebSocket → screen;
 // 3. acknowledging it through the API takes the counter down;
 // 4. the history lists it as acknowledged and its detail shows it;
 // 5. an event stored while the console's socket is cut arrives by the catch-up after the reconnect
 //    (received_since), exactly once; then live frames flow again;
 // 6. the session renews itself before its (10 s) access token expires, and the console keeps going;
-// 7. a wrong password, a French browser and phone in dark mode, a logout that ends the session on
+// 7. a camera that stops streaming shows its last image and says it is offline;
+// 8. a wrong password, a French browser and phone in dark mode, a logout that ends the session on
 //    the cloud, and an unreachable cloud each get their message.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,6 +34,19 @@ const CHROMIUM = process.env.VIGIE_CHROMIUM ?? '/usr/bin/chromium';
 const USER = 'e2e-admin';
 const PASSWORD = 'e2e-secret-password';
 const DEVICE = 'e2e-pi';
+const VIDEO = process.env.VIGIE_E2E_VIDEO !== '0';
+/** The edge's camera: small frames, short clips (edge/CONFIG.md, Video). */
+const VIDEO_CONFIG = `
+[video]
+source = "synthetic"
+width = 320
+height = 240
+fps = 10
+preroll_s = 2
+clip_s = 4
+max_clip_s = 8
+`;
+const CLIP_S = 4;
 
 const children = [];
 let mainPage = null;
@@ -103,7 +123,7 @@ async function login(page, base) {
 async function main() {
   mkdirSync(OUT, { recursive: true });
   tmp = mkdtempSync(join(tmpdir(), 'vigie-e2e-'));
-  const [apiPort, mqttPort, edgePort] = [await freePort(), await freePort(), await freePort()];
+  const [apiPort, mqttPort, edgePort, rtspPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${apiPort}`;
   const edge = `http://127.0.0.1:${edgePort}`;
   const env = { ...process.env };
@@ -115,6 +135,7 @@ async function main() {
     VIGIE_CONSOLE_DIR: join(WEB, 'dist'),
     VIGIE_TOKEN_TTL_S: '10',
   });
+  if (VIDEO) env.VIGIE_RTSP_LISTEN = `127.0.0.1:${rtspPort}`;
 
   const add = spawnSync(join(BIN, 'vigie-cloud'), ['user', 'add', USER, '--role', 'admin', '--password-stdin'], {
     cwd: ROOT,
@@ -137,7 +158,16 @@ async function main() {
     VIGIE_EDGE_DATA_DIR: join(tmp, 'edge'),
     VIGIE_EDGE_HTTP_LISTEN: `127.0.0.1:${edgePort}`,
   };
-  start('edge', join(BIN, 'vigie-edge'), ['run', '--config', 'edge/examples/simulated.toml'], edgeEnv);
+  let edgeConfig = 'edge/examples/simulated.toml';
+  if (VIDEO) {
+    edgeConfig = join(tmp, 'edge.toml');
+    writeFileSync(edgeConfig, readFileSync(join(ROOT, 'edge/examples/simulated.toml'), 'utf8') + VIDEO_CONFIG);
+    Object.assign(edgeEnv, {
+      VIGIE_EDGE_VIDEO_SOURCE: 'synthetic',
+      VIGIE_EDGE_LIVE_URL: `rtsp://127.0.0.1:${rtspPort}/live/${DEVICE}`,
+    });
+  }
+  const edgeProcess = start('edge', join(BIN, 'vigie-edge'), ['run', '--config', edgeConfig], edgeEnv);
   await waitFor('vigie-edge /healthz', async () => (await fetch(`${edge}/healthz`)).ok);
   const fire = async (kind = 'button') => {
     const r = await fetch(`${edge}/sim/${kind}`, { method: 'POST' });
@@ -157,19 +187,103 @@ async function main() {
     page.on('pageerror', (e) => console.error(`e2e: page error: ${e.message}`));
     const pageLog = createWriteStream(join(OUT, 'browser-console.log'));
     page.on('console', (m) => pageLog.write(`${new Date().toISOString()} ${m.type()} ${m.text()}\n`));
+    // The events named by media_ready frames, as the console's socket received them.
+    const mediaReadyFor = new Set();
+    page.on('websocket', (ws) =>
+      ws.on('framereceived', ({ payload }) => {
+        if (typeof payload !== 'string' || !payload.includes('"media_ready"')) return;
+        for (const id of JSON.parse(payload).data?.event_ids ?? []) mediaReadyFor.add(id);
+      }),
+    );
+    // Clip answers, to check that seeking uses HTTP Range (206).
+    const clipStatuses = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/clips/')) clipStatuses.push(r.status());
+    });
 
-    await step('log in and see the device online, its queue and clock, and no camera yet', async () => {
+    await step(`log in and see the device online, its queue and clock${VIDEO ? '' : ', and no camera'}`, async () => {
       await login(page, base);
       const card = page.locator(`[data-device="${DEVICE}"]`);
       await card.locator('.badge', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
       const text = await card.innerText();
       check(/Queue/.test(text) && /Clock/.test(text), `device card lacks queue or clock: ${text}`);
-      await page.getByTestId('no-camera').waitFor();
+      if (!VIDEO) await page.getByTestId('no-camera').waitFor();
       await page.keyboard.press('Tab');
       check((await page.evaluate(() => document.activeElement?.className)) === 'skip', 'the first Tab does not reach the skip link');
       check((await page.locator('.error').count()) === 0, 'an error is shown on the dashboard');
       await page.screenshot({ path: join(OUT, '1-dashboard.png'), fullPage: true });
     });
+
+    if (VIDEO) {
+      await step('the camera tile plays the live stream', async () => {
+        const t0 = Date.now();
+        const video = page.locator(`[data-camera="${DEVICE}"][data-live="true"] video`);
+        // The tiles list the cameras again every 15 s: the stream may start after the first listing.
+        await video.waitFor({ timeout: 60_000 });
+        await waitFor('live frames shown (readyState >= 2)', () => video.evaluate((v) => v.readyState >= 2 && v.currentTime > 0), 60_000);
+        const first = await video.evaluate((v) => v.currentTime);
+        await waitFor('the live video advancing', async () => (await video.evaluate((v) => v.currentTime)) > first + 1, 10_000);
+        const state = await video.evaluate((v) => ({
+          w: v.videoWidth,
+          h: v.videoHeight,
+          behind: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : null,
+        }));
+        check(state.w === 320 && state.h === 240, `the live video is ${state.w}x${state.h}, not the camera's 320x240`);
+        console.log(`e2e: live view playing ${Date.now() - t0} ms after the dashboard opened (${state.behind?.toFixed(1)} s buffered ahead)`);
+        await page.locator(`[data-camera="${DEVICE}"]`).screenshot({ path: join(OUT, '1b-live-camera.png') });
+      });
+
+      await step(`a sensor's event shows its snapshot and its ${CLIP_S} s clip, which plays and seeks`, async () => {
+        const id = await fire('button');
+        const toast = page.locator(`[data-alert-id="${id}"]`);
+        await toast.waitFor({ timeout: 5_000 });
+        // Opened at once, before its media exist: they come while it is open.
+        await toast.getByRole('button', { name: 'Details' }).click();
+        const dialog = page.getByRole('dialog', { name: 'Event details' });
+        await dialog.waitFor();
+        const image = dialog.getByTestId('event-snapshot');
+        await image.waitFor({ timeout: 30_000 });
+        await waitFor('the snapshot decoded', () => image.evaluate((i) => i.complete && i.naturalWidth > 0), 10_000);
+        const size = await image.evaluate((i) => [i.naturalWidth, i.naturalHeight]);
+        check(size[0] === 320 && size[1] === 240, `the snapshot is ${size.join('x')}, not 320x240`);
+        check((await image.getAttribute('alt'))?.startsWith(`Snapshot from ${DEVICE}`), 'the snapshot has no alt text');
+        const clip = dialog.getByTestId('event-clip');
+        await clip.waitFor({ timeout: 60_000 });
+        check(mediaReadyFor.has(id), 'no media_ready frame named the event');
+        const duration = await clip.evaluate(
+          (v) =>
+            new Promise((ok, fail) => {
+              if (v.readyState >= 1) return ok(v.duration);
+              v.addEventListener('loadedmetadata', () => ok(v.duration), { once: true });
+              v.addEventListener('error', () => fail(new Error(`clip error ${v.error?.code}: ${v.error?.message}`)), { once: true });
+            }),
+        );
+        console.log(`e2e: the event's clip lasts ${duration.toFixed(2)} s`);
+        check(Math.abs(duration - CLIP_S) <= 1.5, `the clip lasts ${duration} s, not about ${CLIP_S} s`);
+        await clip.evaluate((v) => {
+          v.muted = true;
+          return v.play();
+        });
+        await waitFor('the clip playing', async () => (await clip.evaluate((v) => v.currentTime)) > 0.3, 10_000);
+        const seekTo = Math.max(0, duration - 1);
+        const landed = await clip.evaluate(
+          (v, to) =>
+            new Promise((ok) => {
+              v.addEventListener('seeked', () => ok(v.currentTime), { once: true });
+              v.currentTime = to;
+            }),
+          seekTo,
+        );
+        check(Math.abs(landed - seekTo) < 0.6, `seeking to ${seekTo} s landed at ${landed} s`);
+        check(clipStatuses.includes(206), `no clip answer was partial (206): ${clipStatuses.join(', ')}`);
+        await page.screenshot({ path: join(OUT, '1c-event-media.png') });
+        // Acknowledged, so the alert counts of the next steps start from zero.
+        await dialog.getByRole('button', { name: 'Acknowledge' }).click();
+        await page.locator(`[data-testid="unacked-counter"][aria-label="0 unacknowledged alerts"]`).waitFor({ timeout: 5_000 });
+        await page.keyboard.press('Escape');
+        await dialog.waitFor({ state: 'hidden' });
+      });
+    }
 
     let firstId;
     await step('a simulated button press appears as an alert within a second', async () => {
@@ -305,6 +419,20 @@ async function main() {
       check(new Set(listedIds).size === listedIds.length, 'an event is listed twice');
       await page.screenshot({ path: join(OUT, '4b-history-pages.png') });
     });
+
+    if (VIDEO) {
+      await step('a camera that stops streaming shows its last image and says it is offline', async () => {
+        edgeProcess.stopping = true;
+        edgeProcess.kill('SIGTERM');
+        const tile = page.locator(`[data-camera="${DEVICE}"][data-live="false"]`);
+        await tile.waitFor({ timeout: 60_000 });
+        const text = await tile.getByTestId('camera-offline').innerText();
+        check(text.startsWith('Offline — last image at'), `the offline tile says: ${text}`);
+        const last = tile.getByTestId('last-image');
+        await waitFor('the last image decoded', () => last.evaluate((i) => i.complete && i.naturalWidth > 0), 10_000);
+        await page.locator(`[data-camera="${DEVICE}"]`).screenshot({ path: join(OUT, '6a-camera-offline.png') });
+      });
+    }
 
     await step('a wrong password, a French phone in dark mode, a logout and an unreachable cloud each get their message', async () => {
       const fr = await browser.newContext({ locale: 'fr-FR', colorScheme: 'dark', viewport: { width: 390, height: 844 } });

@@ -64,6 +64,24 @@ describe('ApiClient', () => {
     expect(await api.getOptional('/api/cameras')).toBeNull();
   });
 
+  it('asks for an event’s media with the bearer token; a 404 means no media, not an error', async () => {
+    const seen: { url?: string; init?: RequestInit } = {};
+    const media = { event_id: 'e 1', snapshot: null, clip: null };
+    expect(await new ApiClient(answering(200, media, seen), '', 't').eventMedia('e 1')).toEqual(media);
+    expect(seen.url).toBe('/api/events/e%201/media');
+    expect((seen.init?.headers as Record<string, string>).Authorization).toBe('Bearer t');
+    expect(await new ApiClient(answering(404, { error: 'no such API route' })).eventMedia('e1')).toBeNull();
+    await expect(new ApiClient(answering(500, { error: 'media store unavailable' })).eventMedia('e1')).rejects.toThrow('media store unavailable');
+  });
+
+  it('lists cameras (null on a cloud without them) and a camera’s snapshots from a cursor', async () => {
+    expect(await new ApiClient(answering(404, { error: 'no such API route' })).cameras()).toBeNull();
+    const seen: { url?: string; init?: RequestInit } = {};
+    const page = { items: [], next_cursor: null };
+    expect(await new ApiClient(answering(200, page, seen), '', 't').snapshots('pi-1', 'c/1')).toEqual(page);
+    expect(seen.url).toBe('/api/cameras/pi-1/snapshots?cursor=c%2F1');
+  });
+
   it('acknowledges by posting to the event’s ack route', async () => {
     const seen: { url?: string; init?: RequestInit } = {};
     const api = new ApiClient(answering(200, { id: 'e1' }, seen), 'http://cloud', 't');

@@ -3,7 +3,7 @@
  * turns every failure into one of the three errors of `errors.ts`. Holds no state but the token it
  * is given; `fetch` is injected so the tests run without a server.
  */
-import type { DeviceView, EventItem, EventPage, TokenResponse } from '../types/protocol';
+import type { CameraView, DeviceView, EventItem, EventMedia, EventPage, SnapshotPage, TokenResponse } from '../types/protocol';
 import { ApiHttpError, UnauthorizedError, UnreachableError } from './errors';
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
@@ -72,6 +72,25 @@ export class ApiClient {
     return this.request<DeviceView[]>('GET', '/api/devices');
   }
 
+  /** The cameras (`GET /api/cameras`); null from a cloud without camera routes (404). */
+  cameras(): Promise<CameraView[] | null> {
+    return this.getOptional<CameraView[]>('/api/cameras');
+  }
+
+  /** One camera's snapshots, newest first (`GET /api/cameras/{id}/snapshots`). */
+  snapshots(cameraId: string, cursor?: string): Promise<SnapshotPage> {
+    const q = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
+    return this.request<SnapshotPage>('GET', `/api/cameras/${encodeURIComponent(cameraId)}/snapshots${q}`);
+  }
+
+  /**
+   * An event's clip and snapshot (`GET /api/events/{id}/media`); null when the cloud has no media
+   * for it at all (404: an older cloud without the route, or an event it does not know).
+   */
+  eventMedia(eventId: string): Promise<EventMedia | null> {
+    return this.getOptional<EventMedia>(`/api/events/${encodeURIComponent(eventId)}/media`);
+  }
+
   /** The cloud's clock (`GET /api/time`), for catching up on its own times after a reconnect. */
   async cloudTime(): Promise<string> {
     return (await this.request<{ now: string }>('GET', '/api/time')).now;
@@ -79,7 +98,7 @@ export class ApiClient {
 
   /**
    * A GET that answers `null` for a 404 instead of failing: for routes a cloud may not have yet
-   * (`/api/cameras` comes with the video issue).
+   * (`/api/cameras` and the media routes on a cloud older than the video issue).
    */
   async getOptional<T>(path: string): Promise<T | null> {
     try {

@@ -61,7 +61,17 @@ export function ConsoleView({ session, onEnd }: { session: Session; onEnd: (why:
           <History state={state} onOpen={open} headingRef={heading} />
         )}
       </main>
-      {shown && <EventDetail event={shown} onClose={() => setDetail(null)} onAcknowledge={state.acknowledge} />}
+      {shown && (
+        <EventDetail
+          key={shown.id}
+          event={shown}
+          onClose={() => setDetail(null)}
+          onAcknowledge={state.acknowledge}
+          api={state.api}
+          guard={state.guard}
+          mediaVersion={state.media.events.get(shown.id) ?? 0}
+        />
+      )}
     </>
   );
 }

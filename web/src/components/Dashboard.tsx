@@ -65,7 +65,7 @@ export function Dashboard({
           </ul>
         )}
       </section>
-      <CameraTiles api={state.api} />
+      <CameraTiles api={state.api} guard={state.guard} refreshKey={state.media.cameras} />
     </>
   );
 }

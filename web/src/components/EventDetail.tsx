@@ -1,21 +1,29 @@
 /**
  * One event in a modal dialog (the native `<dialog>`: focus stays inside, Escape closes, and the
- * focus returns to what opened it). Snapshot and clip come with the video issue: until then the
- * dialog says so.
+ * focus returns to what opened it), with its snapshot and clip (`EventMedia`).
  */
 import { useEffect, useRef, useState } from 'react';
+import type { ApiClient } from '../api/client';
 import { useI18n } from '../i18n';
 import type { EventItem } from '../types/protocol';
 import { errorText } from './errors';
+import { EventMedia } from './EventMedia';
 
 export function EventDetail({
   event: e,
   onClose,
   onAcknowledge,
+  api,
+  guard,
+  mediaVersion,
 }: {
   event: EventItem;
   onClose: () => void;
   onAcknowledge: (id: string) => Promise<void>;
+  api: ApiClient;
+  guard: <T>(call: Promise<T>) => Promise<T>;
+  /** Bumped by each `media_ready` frame naming this event: the media are fetched again. */
+  mediaVersion: number;
 }) {
   const i18n = useI18n();
   const { t } = i18n;
@@ -54,10 +62,7 @@ export function EventDetail({
           </div>
         ))}
       </dl>
-      <section aria-labelledby="media-title">
-        <h3 id="media-title">{t('detail.media')}</h3>
-        <p className="placeholder">{t('detail.noMedia')}</p>
-      </section>
+      <EventMedia api={api} guard={guard} event={e} version={mediaVersion} />
       {error && (
         <p className="error" role="alert">
           {error}

@@ -1,6 +1,7 @@
 /**
  * Everything a signed-in console holds: the API client with the session's token, the devices, the
- * alerts, the live connection and its status. Wires `LiveStream` to the reducers. Any 401 ends the
+ * alerts, the `media_ready` signals, the live connection and its status. Wires `LiveStream` to the
+ * reducers. Any 401 ends the
  * session (`onSessionEnd`): renewing it before expiry is the App's job, so a 401 means it is over.
  */
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
@@ -10,6 +11,7 @@ import type { Session } from '../auth/session';
 import { browserSocket, LiveStream, type LiveStatus } from '../live/stream';
 import { alertsReducer, initialAlerts, type AlertsAction, type AlertsState } from '../state/alerts';
 import { upsertDevice, type DevicesState } from '../state/devices';
+import { initialMediaSignals, mediaReadyReducer, type MediaSignals } from '../state/media';
 import type { EventItem } from '../types/protocol';
 
 /** Pages read at most in one catch-up (1,000 events each); the rest shows in the history. */
@@ -29,6 +31,8 @@ export interface ConsoleState {
   recent: readonly EventItem[];
   /** Acknowledged copies of events, by id: lists show these over what they loaded. */
   acks: ReadonlyMap<string, EventItem>;
+  /** `media_ready` frames: a version per event (the open detail refetches its media) and cameras. */
+  media: MediaSignals;
   acknowledge: (id: string) => Promise<void>;
   /** Runs an API call; a 401 ends the session, other errors are returned to the caller. */
   guard: <T>(call: Promise<T>) => Promise<T>;
@@ -60,6 +64,7 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
   const [devices, setDevices] = useState<DevicesState>([]);
   const [devicesError, setDevicesError] = useState<unknown>(null);
   const [alerts, dispatchAlerts] = useReducer(alertsReducer, initialAlerts);
+  const [media, dispatchMedia] = useReducer(mediaReadyReducer, initialMediaSignals);
   const [live, setLive] = useState<LiveStatus>({ state: 'connecting', attempt: 0 });
   const [acks, setAcks] = useState<ReadonlyMap<string, EventItem>>(new Map());
   const [recent, setRecent] = useState<readonly EventItem[]>([]);
@@ -139,6 +144,9 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
             dispatchAlerts({ type: 'gap', gap: frame.data });
             void api.devices().then(setDevices, () => {});
             break;
+          case 'media_ready':
+            dispatchMedia(frame.data);
+            break;
         }
       },
       onStatus: setLive,
@@ -164,5 +172,5 @@ export function useConsole(session: Session, onSessionEnd: (reason: 'unauthorize
     await api.logout().catch(() => {});
   }, [api]);
 
-  return { api, devices, devicesError, alerts, dispatchAlerts, live, recent, acks, acknowledge, guard, logout };
+  return { api, devices, devicesError, alerts, dispatchAlerts, live, recent, acks, media, acknowledge, guard, logout };
 }

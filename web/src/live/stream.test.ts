@@ -112,6 +112,16 @@ describe('LiveStream', () => {
     expect(live.since).toBe('2026-11-27T10:00:01.000Z');
   });
 
+  it('passes media_ready frames on without moving the watermark (they are not events)', async () => {
+    const live = stream();
+    await live.start();
+    sockets[0]!.open();
+    await flush();
+    sockets[0]!.send({ type: 'media_ready', data: { kind: 'snapshot', id: 's1', camera: 'pi-1', event_ids: ['e1'] } });
+    expect(frames.map(([f, s]) => [f.type, s])).toEqual([['media_ready', 'live']]);
+    expect(live.since).toBe('2026-11-27T10:00:00.000Z');
+  });
+
   it('reconnects with capped exponential delays, and a working connection resets them', async () => {
     const live = stream();
     await live.start();
@@ -235,5 +245,12 @@ describe('parseFrame', () => {
     expect(parseFrame('{"type":"video_clip","data":{}}')).toBeNull();
     expect(parseFrame('not json')).toBeNull();
     expect(parseFrame(new ArrayBuffer(2))).toBeNull();
+  });
+
+  it('reads media_ready frames, keeping unknown media kinds, and refuses one without its events', () => {
+    const frame = parseFrame('{"type":"media_ready","data":{"kind":"clip","id":"c1","camera":"pi-1","event_ids":["e1"],"extra":1}}');
+    expect(frame).toMatchObject({ type: 'media_ready', data: { kind: 'clip', event_ids: ['e1'] } });
+    expect(parseFrame('{"type":"media_ready","data":{"kind":"hologram","id":"h","camera":"pi-1","event_ids":[]}}')?.type).toBe('media_ready');
+    expect(parseFrame('{"type":"media_ready","data":{"kind":"clip","id":"c1","camera":"pi-1"}}')).toBeNull();
   });
 });

@@ -196,6 +196,7 @@ export function parseFrame(data: unknown): StreamFrame | null {
     const v = JSON.parse(data) as { type?: unknown; data?: unknown };
     if (typeof v.type !== 'string' || !(FRAME_TYPES as readonly string[]).includes(v.type)) return null;
     if (typeof v.data !== 'object' || v.data === null) return null;
+    if (v.type === 'media_ready' && !Array.isArray((v.data as { event_ids?: unknown }).event_ids)) return null;
     return v as StreamFrame;
   } catch {
     return null;

@@ -50,6 +50,10 @@ describe('web/src/types mirror protocol/schema', () => {
     ['refresh_request', p.refreshRequestShape],
     ['api_error', p.apiErrorShape],
     ['clock_reading', p.clockReadingShape],
+    ['camera_view', p.cameraViewShape],
+    ['snapshot_page', p.snapshotPageShape],
+    ['clip_view', p.clipViewShape],
+    ['event_media', p.eventMediaShape],
   ];
   it.each(cases)('%s has the same fields, required alike', (name, shape) => {
     expect(sorted(shape)).toEqual(shapeOf(schema(name), name));
@@ -63,6 +67,15 @@ describe('web/src/types mirror protocol/schema', () => {
     expect(sorted(p.eventItemShape)).toEqual(shapeOf(defs.EventItem!));
     expect(sorted(p.deviceViewShape)).toEqual(shapeOf(defs.DeviceView!));
     expect(sorted(p.gapRecordShape)).toEqual(shapeOf(defs.GapRecord!));
+    expect(sorted(p.mediaReadyShape)).toEqual(shapeOf(defs.MediaReady!));
+  });
+
+  it('the views nested in the media answers are the same snapshot and clip everywhere', () => {
+    expect(sorted(p.snapshotViewShape)).toEqual(shapeOf(schema('camera_view').$defs!.SnapshotView!));
+    expect(sorted(p.snapshotViewShape)).toEqual(shapeOf(schema('snapshot_page').$defs!.SnapshotView!));
+    const media = schema('event_media').$defs!;
+    expect(sorted(p.snapshotViewShape)).toEqual(shapeOf(media.SnapshotView!));
+    expect(sorted(p.clipViewShape)).toEqual(shapeOf(media.ClipView!));
   });
 
   it('the known event kinds are the schema’s', () => {

@@ -1,5 +1,5 @@
 /**
- * The wire types of the cloud API, mirroring `protocol/src/api.rs` (JSON Schema in
+ * The wire types of the cloud API, mirroring `protocol/src/api.rs` and `media.rs` (JSON Schema in
  * `protocol/schema/`). Each type has a `Shape` beside it that says which fields are required; the
  * compiler checks the shape against the type, and `protocol.test.ts` checks it against the schema,
  * so a field added, removed or made optional on either side fails a test.
@@ -102,6 +102,65 @@ export interface ClockReading {
   now: Rfc3339;
 }
 
+/** A stored snapshot (`SnapshotView`): a JPEG taken at a trigger. */
+export interface SnapshotView {
+  id: string;
+  camera: string;
+  event_id?: string | null;
+  taken_at: Rfc3339;
+  width: number;
+  height: number;
+  size_bytes: number;
+  /** The JPEG, signed for the caller: usable in an `<img>` for a few minutes. */
+  url: string;
+}
+
+/** One camera as `GET /api/cameras` lists it (`CameraView`); its id is its device's id. */
+export interface CameraView {
+  id: string;
+  device: string;
+  /** A live stream is being received now. */
+  live: boolean;
+  /** The HLS playlist, signed for the caller: playable without a header for a few minutes. */
+  stream_url: string;
+  last_snapshot?: SnapshotView | null;
+  /** Clips stored in the cloud. */
+  clips: number;
+}
+
+/** `GET /api/cameras/{id}/snapshots` answer, newest first. */
+export interface SnapshotPage {
+  items: SnapshotView[];
+  next_cursor?: string | null;
+}
+
+/** A clip the cloud knows of (`ClipView`): announced by the Pi, playable once uploaded. */
+export interface ClipView {
+  id: string;
+  camera: string;
+  event_ids: string[];
+  started_at: Rfc3339;
+  ended_at: Rfc3339;
+  duration_ms: number;
+  trigger_offsets_ms?: number[];
+  size_bytes: number;
+  sha256: string;
+  codec: string;
+  width: number;
+  height: number;
+  /** The file is in the media store; false: announced, upload pending. */
+  available: boolean;
+  /** The MP4 (HTTP Range, seekable), signed for the caller; absent until available. */
+  url?: string | null;
+}
+
+/** `GET /api/events/{id}/media`: the clip and snapshot of one event, when they exist. */
+export interface EventMedia {
+  event_id: string;
+  clip?: ClipView | null;
+  snapshot?: SnapshotView | null;
+}
+
 /** A frame on `WS /api/stream`. Unknown frame types are ignored by the reader. */
 export type StreamFrame =
   | { type: 'event'; data: EventItem }
@@ -180,3 +239,41 @@ export const tokenResponseShape: Shape<TokenResponse> = {
 export const refreshRequestShape: Shape<RefreshRequest> = { refresh_token: 'required' };
 export const apiErrorShape: Shape<ApiErrorBody> = { error: 'required' };
 export const clockReadingShape: Shape<ClockReading> = { now: 'required' };
+
+export const snapshotViewShape: Shape<SnapshotView> = {
+  id: 'required',
+  camera: 'required',
+  event_id: 'optional',
+  taken_at: 'required',
+  width: 'required',
+  height: 'required',
+  size_bytes: 'required',
+  url: 'required',
+};
+export const cameraViewShape: Shape<CameraView> = {
+  id: 'required',
+  device: 'required',
+  live: 'required',
+  stream_url: 'required',
+  last_snapshot: 'optional',
+  clips: 'required',
+};
+export const snapshotPageShape: Shape<SnapshotPage> = { items: 'required', next_cursor: 'optional' };
+export const clipViewShape: Shape<ClipView> = {
+  id: 'required',
+  camera: 'required',
+  event_ids: 'required',
+  started_at: 'required',
+  ended_at: 'required',
+  duration_ms: 'required',
+  trigger_offsets_ms: 'optional',
+  size_bytes: 'required',
+  sha256: 'required',
+  codec: 'required',
+  width: 'required',
+  height: 'required',
+  available: 'required',
+  url: 'optional',
+};
+export const eventMediaShape: Shape<EventMedia> = { event_id: 'required', clip: 'optional', snapshot: 'optional' };
+export const mediaReadyShape: Shape<MediaReady> = { kind: 'required', id: 'required', camera: 'required', event_ids: 'required' };

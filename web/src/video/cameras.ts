@@ -1,49 +1,47 @@
 /**
- * Cameras and their live view. The cloud has no camera routes yet (they come with the video issue):
- * `GET /api/cameras` answering 404 means "no camera", never an error. When it exists, each camera's
- * `GET /api/cameras/{id}/stream` gives the HLS playlist, played natively where the browser can
- * (Safari) and through hls.js elsewhere. hls.js is loaded only then, in its own chunk, so it costs
- * nothing to a console without cameras.
+ * Cameras: the listing (`GET /api/cameras`; a 404 from a cloud without camera routes means "no
+ * camera", never an error) and what each tile shows: the live stream of a camera that is streaming,
+ * the last snapshot of one that is not. Pure but for `listCameras`; the player is in `player.ts`.
  */
 import type { ApiClient } from '../api/client';
+import type { CameraView, SnapshotView } from '../types/protocol';
 
-/** Provisional until the video issue defines the payload: only what the tiles need. */
-export interface Camera {
-  id: string;
-  name?: string;
-}
+/** How often the tiles ask for the list again, so a camera that starts streaming appears. */
+export const CAMERAS_REFRESH_MS = 15_000;
 
-export async function listCameras(api: ApiClient): Promise<Camera[]> {
-  const answer = await api.getOptional<unknown>('/api/cameras');
+export async function listCameras(api: ApiClient): Promise<CameraView[]> {
+  const answer = await api.cameras();
   if (!Array.isArray(answer)) return [];
-  return answer.filter((c): c is Camera => typeof c === 'object' && c !== null && typeof (c as Camera).id === 'string');
+  return answer
+    .filter((c): c is CameraView => typeof c === 'object' && c !== null && typeof c.id === 'string' && typeof c.stream_url === 'string')
+    .sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** The playlist URL from a stream answer: `{url}` or `{hls_url}`; null when it has neither. */
-export function playlistUrl(answer: unknown): string | null {
-  if (typeof answer !== 'object' || answer === null) return null;
-  const a = answer as { url?: unknown; hls_url?: unknown };
-  if (typeof a.url === 'string') return a.url;
-  if (typeof a.hls_url === 'string') return a.hls_url;
+/** What a camera's tile shows. */
+export type TileView = { kind: 'live'; url: string; poster: SnapshotView | null } | { kind: 'offline'; snapshot: SnapshotView | null };
+
+export function tileView(c: CameraView): TileView {
+  const snapshot = c.last_snapshot ?? null;
+  return c.live ? { kind: 'live', url: c.stream_url, poster: snapshot } : { kind: 'offline', snapshot };
+}
+
+/**
+ * Which player plays HLS here: hls.js wherever Media Source Extensions play H.264 (its live sync
+ * and catch-up are tuned for low latency, and it reports failures precisely; Chromium now also
+ * claims native HLS, untunable), the browser's own HLS where there is no MSE (older iPhones), or
+ * none.
+ */
+export function choosePlayer(caps: { mse: boolean; nativeHls: boolean }): 'hls.js' | 'native' | null {
+  if (caps.mse) return 'hls.js';
+  if (caps.nativeHls) return 'native';
   return null;
 }
 
-/** Starts the live view of `cameraId` in `video`; resolves to a function that stops it. */
-export async function playLive(video: HTMLVideoElement, api: ApiClient, cameraId: string): Promise<() => void> {
-  const answer = await api.getOptional<unknown>(`/api/cameras/${encodeURIComponent(cameraId)}/stream`);
-  const url = playlistUrl(answer);
-  if (!url) throw new Error('no stream');
-  if (video.canPlayType('application/vnd.apple.mpegurl')) {
-    video.src = url;
-    return () => video.removeAttribute('src');
+/** Whether `url` goes to the page's own origin (only those requests get the bearer header). */
+export function sameOrigin(url: string, origin: string): boolean {
+  try {
+    return new URL(url, origin).origin === origin;
+  } catch {
+    return false;
   }
-  const { default: Hls } = await import('hls.js');
-  if (!Hls.isSupported()) throw new Error('HLS is not supported by this browser');
-  const hls = new Hls({
-    lowLatencyMode: true,
-    xhrSetup: (xhr) => xhr.setRequestHeader('Authorization', `Bearer ${api.bearer ?? ''}`),
-  });
-  hls.loadSource(url);
-  hls.attachMedia(video);
-  return () => hls.destroy();
 }
