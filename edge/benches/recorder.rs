@@ -5,14 +5,14 @@
 //!    libx264 `veryfast`, pre-roll kept) as frames per second and as a multiple of real time, and
 //!    as a ratio to the baseline measured in the same run: libx264 alone on frames drawn
 //!    beforehand (the recorder should cost a small multiple of the encoder, not add to it);
-//! 2. CPU and RSS of the recorder running as on a Pi (real time, 640x480 at 15 fps, a trigger every
-//!    4 s so clips are being written): CPU seconds per second of video (of one core) and resident
-//!    memory (current and peak, from /proc);
+//! 2. CPU and RSS of the recorder running as on a Pi (real time, 640x480 at 15 fps, one trigger
+//!    after 6 s, so a 15 s clip is written and closed): CPU seconds per second of video (of one
+//!    core) and resident memory (current and peak, from /proc), measured first in the process;
 //! 3. trigger → clip file ready: the clip ends `clip_s - preroll_s` (10 s) after the trigger by
 //!    design; what the recorder adds is closing the file (remux trailer with faststart, fsync,
 //!    rename, directory fsync), measured over several clips.
 //!
-//! `VIGIE_BENCH_SECS` (10) sets the real-time run's duration.
+//! `VIGIE_BENCH_SECS` (20) sets the real-time run's duration.
 
 use std::time::{Duration, Instant};
 
@@ -25,17 +25,16 @@ use vigie_edge::recorder::{
 fn main() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary directory");
     println!("recorder benchmark (release; synthetic source; libx264 veryfast)");
-    for (w, h) in [(640, 480), (1280, 720)] {
-        encode_speed(
-            dir.path(),
-            FrameFormat {
-                width: w,
-                height: h,
-                fps: 30,
-            },
-        );
-    }
+    // First, while the process is fresh, so its memory is the recorder's.
     real_time(dir.path());
+    for (width, height) in [(640, 480), (1280, 720)] {
+        let format = FrameFormat {
+            width,
+            height,
+            fps: 30,
+        };
+        encode_speed(dir.path(), format);
+    }
     close_latency(dir.path());
 }
 
@@ -97,7 +96,7 @@ fn real_time(dir: &std::path::Path) {
     let secs: u64 = std::env::var("VIGIE_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(20);
     let format = FrameFormat {
         width: 640,
         height: 480,
@@ -109,20 +108,20 @@ fn real_time(dir: &std::path::Path) {
     let cpu_start = cpu_seconds();
     let started = Instant::now();
     let mut clips = 0;
-    let mut next_trigger = Duration::from_secs(4);
+    let mut triggered = false;
     while started.elapsed() < Duration::from_secs(secs) {
         if recorder.step().unwrap().is_some() {
             clips += 1;
         }
-        if started.elapsed() >= next_trigger {
+        if !triggered && started.elapsed() >= Duration::from_secs(6) {
             recorder.trigger().unwrap();
-            next_trigger += Duration::from_secs(4);
+            triggered = true;
         }
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
     println!(
-        "  real time 640x480 at 15 fps for {wall:.0} s (a trigger every 4 s, {clips} clips closed): CPU {:.3} s per s of video = {:.1}% of one core; RSS {} MiB (before the recorder {} MiB, peak {} MiB)",
+        "  real time 640x480 at 15 fps for {wall:.0} s (a trigger at 6 s, {clips} clip closed): CPU {:.3} s per s of video = {:.1}% of one core; RSS {} MiB (before the recorder {} MiB, peak {} MiB)",
         cpu / wall,
         100.0 * cpu / wall,
         rss_kib("VmRSS:") / 1024,
