@@ -4,7 +4,8 @@
 // builds them). Screenshots and process logs go to web/e2e-output/ (gitignored).
 //
 // The edge runs a synthetic camera (320x240 at 10 fps, clips of 4 s) pushing its live stream over
-// RTSP to the cloud; `VIGIE_E2E_VIDEO=0` runs without it (and checks the camera-less dashboard).
+// RTSP to the cloud; `VIGIE_E2E_VIDEO=0` runs without it (and checks the camera-less dashboard),
+// `VIGIE_E2E_LIVE=0` without the live stream only.
 //
 // 1. log in; the device shows online with its queue and clock (without video: no camera, no error);
 //    the camera's tile plays the live stream (HLS through hls.js); a sensor's event shows its
@@ -35,6 +36,8 @@ const USER = 'e2e-admin';
 const PASSWORD = 'e2e-secret-password';
 const DEVICE = 'e2e-pi';
 const VIDEO = process.env.VIGIE_E2E_VIDEO !== '0';
+/** `VIGIE_E2E_LIVE=0`: the camera records and uploads but pushes no live stream. */
+const LIVE = VIDEO && process.env.VIGIE_E2E_LIVE !== '0';
 /** The edge's camera: small frames, short clips (edge/CONFIG.md, Video). */
 const VIDEO_CONFIG = `
 [video]
@@ -135,7 +138,7 @@ async function main() {
     VIGIE_CONSOLE_DIR: join(WEB, 'dist'),
     VIGIE_TOKEN_TTL_S: '10',
   });
-  if (VIDEO) env.VIGIE_RTSP_LISTEN = `127.0.0.1:${rtspPort}`;
+  if (LIVE) env.VIGIE_RTSP_LISTEN = `127.0.0.1:${rtspPort}`;
 
   const add = spawnSync(join(BIN, 'vigie-cloud'), ['user', 'add', USER, '--role', 'admin', '--password-stdin'], {
     cwd: ROOT,
@@ -162,10 +165,8 @@ async function main() {
   if (VIDEO) {
     edgeConfig = join(tmp, 'edge.toml');
     writeFileSync(edgeConfig, readFileSync(join(ROOT, 'edge/examples/simulated.toml'), 'utf8') + VIDEO_CONFIG);
-    Object.assign(edgeEnv, {
-      VIGIE_EDGE_VIDEO_SOURCE: 'synthetic',
-      VIGIE_EDGE_LIVE_URL: `rtsp://127.0.0.1:${rtspPort}/live/${DEVICE}`,
-    });
+    edgeEnv.VIGIE_EDGE_VIDEO_SOURCE = 'synthetic';
+    if (LIVE) edgeEnv.VIGIE_EDGE_LIVE_URL = `rtsp://127.0.0.1:${rtspPort}/live/${DEVICE}`;
   }
   const edgeProcess = start('edge', join(BIN, 'vigie-edge'), ['run', '--config', edgeConfig], edgeEnv);
   await waitFor('vigie-edge /healthz', async () => (await fetch(`${edge}/healthz`)).ok);
@@ -214,7 +215,7 @@ async function main() {
       await page.screenshot({ path: join(OUT, '1-dashboard.png'), fullPage: true });
     });
 
-    if (VIDEO) {
+    if (LIVE) {
       await step('the camera tile plays the live stream', async () => {
         const t0 = Date.now();
         const video = page.locator(`[data-camera="${DEVICE}"][data-live="true"] video`);
@@ -232,7 +233,9 @@ async function main() {
         console.log(`e2e: live view playing ${Date.now() - t0} ms after the dashboard opened (${state.behind?.toFixed(1)} s buffered ahead)`);
         await page.locator(`[data-camera="${DEVICE}"]`).screenshot({ path: join(OUT, '1b-live-camera.png') });
       });
+    }
 
+    if (VIDEO) {
       await step(`a sensor's event shows its snapshot and its ${CLIP_S} s clip, which plays and seeks`, async () => {
         const id = await fire('button');
         const toast = page.locator(`[data-alert-id="${id}"]`);
@@ -422,6 +425,7 @@ async function main() {
 
     if (VIDEO) {
       await step('a camera that stops streaming shows its last image and says it is offline', async () => {
+        await page.getByRole('link', { name: 'Dashboard' }).click();
         edgeProcess.stopping = true;
         edgeProcess.kill('SIGTERM');
         const tile = page.locator(`[data-camera="${DEVICE}"][data-live="false"]`);
