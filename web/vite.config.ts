@@ -7,7 +7,7 @@ const api = process.env.VIGIE_DEV_API ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
   plugins: [react()],
-  // hls.js (~180 KB gzipped) is its own lazy chunk, loaded only for a live camera tile.
+  // hls.js (its light build, ~110 KB gzipped) is its own lazy chunk, loaded only for a live camera tile.
   build: { target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 600 },
   server: { proxy: { '/api': { target: api, ws: true } } },
   test: { environment: 'node', include: ['src/**/*.test.ts'] },

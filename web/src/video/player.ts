@@ -22,6 +22,25 @@ export const HLS_LIVE_CONFIG = {
   maxBufferLength: 6,
 } as const;
 
+/** A live view whose picture has not moved for this long has stalled (a stale playlist). */
+export const STALL_MS = 12_000;
+
+/** Calls `onStalled` once when `video`, not paused by the user, shows no progress for `STALL_MS`. */
+function watchStall(video: HTMLVideoElement, onStalled: () => void): () => void {
+  let last = video.currentTime;
+  let since = Date.now();
+  const timer = setInterval(() => {
+    if (video.currentTime !== last || video.paused) {
+      last = video.currentTime;
+      since = Date.now();
+    } else if (Date.now() - since > STALL_MS) {
+      clearInterval(timer);
+      onStalled();
+    }
+  }, 1000);
+  return () => clearInterval(timer);
+}
+
 function capabilities(video: HTMLVideoElement): { mse: boolean; nativeHls: boolean } {
   const w = globalThis as { MediaSource?: { isTypeSupported(t: string): boolean }; ManagedMediaSource?: { isTypeSupported(t: string): boolean } };
   const source = w.MediaSource ?? w.ManagedMediaSource;
@@ -34,9 +53,17 @@ function capabilities(video: HTMLVideoElement): { mse: boolean; nativeHls: boole
 /** An `Attach` for `LiveView` that plays into `video`; `bearer` gives the current access token. */
 export function hlsAttach(video: HTMLVideoElement, bearer: () => string | null): Attach {
   return async (url: string, events: PlayerEvents): Promise<Playback> => {
-    const onPlaying = () => events.onPlaying();
+    let unwatch = () => {};
+    const onPlaying = () => {
+      unwatch();
+      unwatch = watchStall(video, () => events.onFailed('the live picture stalled'));
+      events.onPlaying();
+    };
     video.addEventListener('playing', onPlaying);
-    const unlisten = () => video.removeEventListener('playing', onPlaying);
+    const unlisten = () => {
+      unwatch();
+      video.removeEventListener('playing', onPlaying);
+    };
     const player = choosePlayer(capabilities(video));
     if (player === null) {
       unlisten();
@@ -56,7 +83,7 @@ export function hlsAttach(video: HTMLVideoElement, bearer: () => string | null):
         },
       };
     }
-    const { default: Hls } = await import('hls.js');
+    const { default: Hls } = await import('hls.js/light');
     if (!Hls.isSupported()) {
       unlisten();
       throw new UnsupportedError();
