@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `make demo`: the cloud on its embedded defaults (in-process MQTT broker, SQLite) plus two simulated
-# Pis, pi-1 and pi-2. Ctrl-C stops everything it started.
+# `make demo`: the cloud on its embedded defaults (in-process MQTT broker, SQLite, clips on local disk,
+# its own RTSP server for live view) plus two simulated Pis, pi-1 and pi-2, each with a synthetic
+# camera. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO_DIR=${VIGIE_DEMO_DIR:-$PWD/.demo}
 API_PORT=${VIGIE_DEMO_API_PORT:-8080}
 MQTT_PORT=${VIGIE_DEMO_MQTT_PORT:-1884}
+RTSP_PORT=${VIGIE_DEMO_RTSP_PORT:-8554}
 PASSWORD=${VIGIE_DEMO_PASSWORD:-vigie-demo}
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 mkdir -p "$DEMO_DIR/logs"
@@ -24,6 +26,7 @@ trap stop INT TERM EXIT
 export VIGIE_DATA_DIR="$DEMO_DIR/cloud"
 export VIGIE_LISTEN="127.0.0.1:$API_PORT"
 export VIGIE_MQTT_LISTEN="127.0.0.1:$MQTT_PORT"
+export VIGIE_RTSP_LISTEN="127.0.0.1:$RTSP_PORT"
 unset VIGIE_DATABASE_URL VIGIE_MQTT_URL VIGIE_TOPIC_PREFIX
 
 if ! "$BIN/vigie-cloud" user add admin --role admin --password-stdin <<<"$PASSWORD" 2>"$DEMO_DIR/logs/user-add.log"; then
@@ -50,6 +53,8 @@ for n in 1 2; do
   VIGIE_EDGE_API_URL="http://127.0.0.1:$API_PORT" \
   VIGIE_EDGE_DATA_DIR="$DEMO_DIR/pi-$n" \
   VIGIE_EDGE_HTTP_LISTEN="127.0.0.1:$((9090 + n))" \
+  VIGIE_EDGE_VIDEO_SOURCE=synthetic \
+  VIGIE_EDGE_LIVE_URL="rtsp://127.0.0.1:$RTSP_PORT/live/{device}" \
     "$BIN/vigie-edge" run --config edge/examples/simulated.toml >"$DEMO_DIR/logs/pi-$n.log" 2>&1 &
   pids+=($!)
 done
@@ -64,7 +69,9 @@ cat <<MSG
   Console / API   http://127.0.0.1:$API_PORT
   Login           admin / $PASSWORD
   MQTT (embedded) 127.0.0.1:$MQTT_PORT
-  Simulated Pis   pi-1 on http://127.0.0.1:9091, pi-2 on http://127.0.0.1:9092
+  RTSP (embedded) 127.0.0.1:$RTSP_PORT (the Pis push their live camera here)
+  Simulated Pis   pi-1 on http://127.0.0.1:9091, pi-2 on http://127.0.0.1:9092, each with a
+                  synthetic camera: a sensor event gives a snapshot and a 15 s clip (5 s before it)
 
   Fire a sensor:  curl -X POST http://127.0.0.1:9091/sim/button
                   curl -X POST http://127.0.0.1:9092/sim/motion
