@@ -15,6 +15,7 @@ use crate::broker;
 use crate::config::{Config, MqttTarget};
 use crate::hub::Hub;
 use crate::ingest::{Ingest, IngestMetrics, IngestSettings};
+use crate::live::{LiveCameras, LiveSettings};
 use crate::store::Store;
 
 fn mqtt_options(config: &Config) -> MqttOptions {
@@ -74,6 +75,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
 
+    let cameras = LiveCameras::new();
+    let live = LiveSettings {
+        source: config.live_source.clone(),
+        dir: config.data_dir.join("live"),
+        segment: config.live_segment,
+        list_size: crate::live::LIST_SIZE,
+    };
+    // Live view is optional: a taken RTSP port (another cloud on this machine) leaves the rest up.
+    if let Err(e) = crate::live::start(live, store.clone(), cameras.clone()) {
+        tracing::error!(error = %e, "live view is off: set rtsp_listen (VIGIE_RTSP_LISTEN) to a free address");
+    }
+
     let health = HealthRegistry::new();
     health.register("database", true);
     let metrics = Arc::new(IngestMetrics::default());
@@ -123,6 +136,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .wrap(api::origin::cors(allowed_origins.clone()))
             .wrap(api::origin::security_headers())
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(cameras.clone()))
             .configure(|c| api::routes(c, max_body))
             .configure(|c| api::console::configure(c, &console_dir))
     })

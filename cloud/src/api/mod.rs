@@ -6,6 +6,7 @@ pub mod console;
 mod error;
 mod events;
 mod health;
+pub mod live;
 mod login;
 pub mod origin;
 mod stream;
@@ -77,6 +78,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/devices", web::get().to(events::devices))
                 .route("/time", web::get().to(events::time))
                 .route("/stream", web::get().to(stream::stream))
+                .route("/cameras/{id}/stream", web::get().to(live::playlist))
+                .route(
+                    "/cameras/{id}/stream/{segment}",
+                    web::get().to(live::segment),
+                )
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiFailure::NotFound(
                         "no such API route".into(),

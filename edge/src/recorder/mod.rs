@@ -17,6 +17,7 @@
 
 pub mod burn;
 pub mod encoder;
+pub mod live;
 pub mod mp4;
 pub mod pipeline;
 pub mod preroll;
