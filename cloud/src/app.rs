@@ -80,7 +80,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         source: config.live_source.clone(),
         dir: config.data_dir.join("live"),
         segment: config.live_segment,
-        list_size: crate::live::LIST_SIZE,
+        list_size: crate::live::list_size(config.live_segment),
     };
     // Live view is optional: a taken RTSP port (another cloud on this machine) leaves the rest up.
     if let Err(e) = crate::live::start(live, store.clone(), cameras.clone()) {

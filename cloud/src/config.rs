@@ -129,7 +129,7 @@ const DEFAULT_TOKEN_TTL_S: u64 = 3600;
 const DEFAULT_MAX_BATCH: usize = 1000;
 const DEFAULT_WS_BUFFER: usize = 1024;
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-const DEFAULT_LIVE_SEGMENT_MS: u64 = 1000;
+const DEFAULT_LIVE_SEGMENT_MS: u64 = 500;
 
 impl RawConfig {
     /// Reads a TOML file.
@@ -434,7 +434,7 @@ mod tests {
             c.live_source,
             LiveSource::Listen("127.0.0.1:8554".parse().unwrap())
         );
-        assert_eq!(c.live_segment, Duration::from_secs(1));
+        assert_eq!(c.live_segment, Duration::from_millis(500));
     }
 
     #[test]

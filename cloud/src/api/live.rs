@@ -109,12 +109,23 @@ pub async fn segment(
         .body(data))
 }
 
-/// Points every segment URI of an HLS playlist at `scope/{segment}`, with `query` appended.
+/// Points every segment URI of an HLS playlist at `scope/{segment}`, with `query` appended, and
+/// makes `EXT-X-TARGETDURATION` valid: FFmpeg rounds segments shorter than a second down to 0, and
+/// the target must be at least every `EXTINF` rounded up (and at least 1).
 pub fn rewrite_playlist(text: &str, scope: &str, query: Option<&str>) -> String {
+    let longest = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("#EXTINF:"))
+        .filter_map(|v| v.split(',').next()?.trim().parse::<f64>().ok())
+        .fold(0.0f64, f64::max);
+    let target = (longest.ceil() as u64).max(1);
     let mut out = String::with_capacity(text.len() * 2);
     for line in text.lines() {
         let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        if let Some(given) = trimmed.strip_prefix("#EXT-X-TARGETDURATION:") {
+            let given: u64 = given.trim().parse().unwrap_or(0);
+            out.push_str(&format!("#EXT-X-TARGETDURATION:{}", given.max(target)));
+        } else if trimmed.is_empty() || trimmed.starts_with('#') {
             out.push_str(line);
         } else {
             let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
@@ -143,5 +154,14 @@ mod tests {
             "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n/api/cameras/pi-1/stream/seg-17.ts?exp=9&sig=abc\n"
         );
         assert!(rewrite_playlist(text, "/s", None).ends_with("\n/s/seg-17.ts\n"));
+    }
+
+    #[test]
+    fn a_target_duration_rounded_down_to_zero_is_raised_to_cover_every_segment() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXTINF:0.500000,\nseg-1.ts\n#EXTINF:1.033,\nseg-2.ts\n";
+        let out = rewrite_playlist(text, "/s", None);
+        assert!(out.contains("#EXT-X-TARGETDURATION:2\n"), "{out}");
+        let short = "#EXT-X-TARGETDURATION:0\n#EXTINF:0.5,\nseg-1.ts\n";
+        assert!(rewrite_playlist(short, "/s", None).contains("#EXT-X-TARGETDURATION:1\n"));
     }
 }

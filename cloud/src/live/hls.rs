@@ -74,10 +74,13 @@ impl HlsWriter {
         let mut options = Dictionary::new();
         options.set("hls_time", &format!("{:.3}", segment.as_secs_f64()));
         options.set("hls_list_size", &list_size.to_string());
-        options.set(
-            "hls_flags",
-            "delete_segments+temp_file+independent_segments+omit_endlist",
-        );
+        // Shorter than the Pi's GOP (1 s): cut by time, so some segments start without a keyframe.
+        let flags = if segment < Duration::from_secs(1) {
+            "delete_segments+temp_file+omit_endlist+split_by_time"
+        } else {
+            "delete_segments+temp_file+independent_segments+omit_endlist"
+        };
+        options.set("hls_flags", flags);
         options.set("hls_start_number_source", "epoch");
         options.set(
             "hls_segment_filename",

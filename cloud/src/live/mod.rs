@@ -48,8 +48,15 @@ pub struct LiveSettings {
     pub list_size: usize,
 }
 
-/// Segments in the sliding playlist.
-pub const LIST_SIZE: usize = 6;
+/// Segments in the sliding playlist: at least 6, and at least [`PLAYLIST_SPAN`] of video.
+pub fn list_size(segment: Duration) -> usize {
+    let span = PLAYLIST_SPAN.as_millis() as usize;
+    let segment = (segment.as_millis() as usize).max(1);
+    span.div_ceil(segment).max(6)
+}
+
+/// The least video a playlist lists.
+pub const PLAYLIST_SPAN: Duration = Duration::from_secs(6);
 
 /// What can stop the gateway from starting.
 #[derive(Debug, thiserror::Error)]

@@ -100,6 +100,8 @@ pub struct Camera {
     /// The burned-in time of frame 0.
     pub epoch: DateTime<Utc>,
     publisher: Arc<Mutex<Option<LivePublisher>>>,
+    /// Seconds from each frame's burned-in time to its packet leaving the encoder.
+    pub encoder_delays: Arc<Mutex<Vec<f64>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -116,7 +118,16 @@ impl Camera {
         let publisher =
             LivePublisher::start(config, recorder.parameters(), recorder.packet_time_base())
                 .unwrap();
-        recorder.set_tap(publisher.tap());
+        let encoder_delays: Arc<Mutex<Vec<f64>>> = Arc::default();
+        let mut tap = publisher.tap();
+        let delays = encoder_delays.clone();
+        let fps = i64::from(format.fps);
+        recorder.set_tap(Box::new(move |packet| {
+            let burned = epoch + chrono::Duration::microseconds(packet.pts * 1_000_000 / fps);
+            let delay = (Utc::now() - burned).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            delays.lock().unwrap().push(delay);
+            tap(packet)
+        }));
         let publisher = Arc::new(Mutex::new(Some(publisher)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -131,6 +142,7 @@ impl Camera {
             format,
             epoch,
             publisher,
+            encoder_delays,
             stop,
             thread: Some(thread),
             _dir: dir,
