@@ -1,9 +1,10 @@
 //! Writing one camera's HLS: FFmpeg's `hls` muxer (MPEG-TS segments) fed with the H.264 access
 //! units as they came, never transcoded. Segments are cut at keyframes once `segment` has passed
-//! (the Pi's GOP is 1 s, so segments of about 1 s), the playlist keeps the last `list_size`, older
+//! (the Pi's GOP is 1 s), or by time when `segment` is shorter than a second (some then start
+//! mid-GOP: a player joining there decodes from the next keyframe), the playlist keeps the last `list_size`, older
 //! segments are deleted, and both are written under a temporary name and renamed, so a reader never
-//! sees half a file. Segment numbers start from the Unix time, so a publisher that reconnects
-//! continues the sequence instead of restarting it.
+//! sees half a file. Segment numbers start from the Unix time in microseconds, so a publisher that
+//! reconnects continues the sequence upwards (after a discontinuity tag) instead of restarting it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +40,9 @@ pub struct HlsWriter {
     stream_tb: Rational,
     offset: Option<i64>,
     last_dts: i64,
+    /// The last gap between frames: the duration given to the next one (the muxer times segments
+    /// with it; a live frame's own duration is known only when the next one comes).
+    last_step: i64,
 }
 
 impl HlsWriter {
@@ -75,13 +79,14 @@ impl HlsWriter {
         options.set("hls_time", &format!("{:.3}", segment.as_secs_f64()));
         options.set("hls_list_size", &list_size.to_string());
         // Shorter than the Pi's GOP (1 s): cut by time, so some segments start without a keyframe.
+        // A new stream (a publisher reconnecting) starts with a discontinuity tag.
         let flags = if segment < Duration::from_secs(1) {
-            "delete_segments+temp_file+omit_endlist+split_by_time"
+            "delete_segments+temp_file+omit_endlist+discont_start+split_by_time"
         } else {
-            "delete_segments+temp_file+independent_segments+omit_endlist"
+            "delete_segments+temp_file+omit_endlist+discont_start+independent_segments"
         };
         options.set("hls_flags", flags);
-        options.set("hls_start_number_source", "epoch");
+        options.set("hls_start_number_source", "epoch_us");
         options.set(
             "hls_segment_filename",
             &dir.join("seg-%d.ts").display().to_string(),
@@ -97,6 +102,7 @@ impl HlsWriter {
             stream_tb,
             offset: None,
             last_dts: i64::MIN,
+            last_step: 0,
         })
     }
 
@@ -104,15 +110,19 @@ impl HlsWriter {
     pub fn write(&mut self, frame: &Frame<'_>) -> Result<(), ffmpeg::Error> {
         let offset = *self.offset.get_or_insert(frame.pts);
         let mut pts = frame.pts - offset;
-        if pts <= self.last_dts {
-            // A repeated or backwards timestamp would make the muxer fail: nudge it forward.
-            pts = self.last_dts + 1;
+        if self.last_dts != i64::MIN {
+            if pts <= self.last_dts {
+                // A repeated or backwards timestamp would make the muxer fail: nudge it forward.
+                pts = self.last_dts + 1;
+            }
+            self.last_step = pts - self.last_dts;
         }
         self.last_dts = pts;
         let mut packet = Packet::copy(frame.data);
         packet.set_stream(0);
         packet.set_pts(Some(pts));
         packet.set_dts(Some(pts));
+        packet.set_duration(self.last_step);
         if frame.keyframe {
             packet.set_flags(packet::Flags::KEY);
         }

@@ -74,42 +74,72 @@ fn pull_forever(url: String, device: DeviceId, settings: LiveSettings, cameras: 
     }
 }
 
-/// Reads the device's stream until it ends; Ok when it was streaming for a while.
+/// Reads the device's stream until it ends; Ok when it ended normally.
 fn pull_once(
     url: &str,
     device: &DeviceId,
     settings: &LiveSettings,
     cameras: &LiveCameras,
 ) -> Result<(), String> {
-    let mut options = Dictionary::new();
-    options.set("rtsp_transport", "tcp");
-    options.set("timeout", "10000000");
-    let mut input = format::input_with_dictionary(url, options).map_err(|e| e.to_string())?;
-    let (index, parameters, time_base) = {
-        let stream = input
-            .streams()
-            .best(ffmpeg::media::Type::Video)
-            .ok_or("the source has no video stream")?;
-        (stream.index(), stream.parameters(), stream.time_base())
-    };
+    let (mut input, source) = open_source(url)?;
     let dir = camera_dir(&settings.dir, device);
     let mut hls = HlsWriter::create(
         &dir,
-        parameters,
-        time_base,
+        source.parameters,
+        source.time_base,
         settings.segment,
         settings.list_size,
     )
     .map_err(|e| e.to_string())?;
     cameras.mark_live(device.clone(), dir);
     tracing::info!(device_id = %device, "camera streaming (pulled)");
+    let result = pump(&mut input, source.index, &mut hls);
+    cameras.mark_gone(device);
+    hls.finish();
+    tracing::info!(device_id = %device, "camera stopped streaming (pulled)");
+    result
+}
+
+/// The video stream of an opened source.
+struct Source {
+    index: usize,
+    parameters: ffmpeg::codec::Parameters,
+    time_base: ffmpeg::Rational,
+}
+
+/// Opens `url` (RTSP over TCP, a 10 s socket timeout) and finds its video stream.
+fn open_source(url: &str) -> Result<(format::context::Input, Source), String> {
+    let mut options = Dictionary::new();
+    options.set("rtsp_transport", "tcp");
+    options.set("timeout", "10000000");
+    let input = format::input_with_dictionary(url, options).map_err(|e| e.to_string())?;
+    let source = {
+        let stream = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or("the source has no video stream")?;
+        Source {
+            index: stream.index(),
+            parameters: stream.parameters(),
+            time_base: stream.time_base(),
+        }
+    };
+    Ok((input, source))
+}
+
+/// Copies the video packets, from the first keyframe on, into the HLS writer until the end.
+fn pump(
+    input: &mut format::context::Input,
+    index: usize,
+    hls: &mut HlsWriter,
+) -> Result<(), String> {
     let mut packet = Packet::empty();
     let mut started = false;
-    let result = loop {
-        match packet.read(&mut input) {
+    loop {
+        match packet.read(input) {
             Ok(()) => {}
-            Err(ffmpeg::Error::Eof) => break Ok(()),
-            Err(e) => break Err(e.to_string()),
+            Err(ffmpeg::Error::Eof) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
         }
         if packet.stream() != index {
             continue;
@@ -123,19 +153,53 @@ fn pull_once(
             pts: packet.pts().or(packet.dts()).unwrap_or(0),
             keyframe: packet.is_key(),
         };
-        if let Err(e) = hls.write(&frame) {
-            break Err(e.to_string());
-        }
-    };
-    cameras.mark_gone(device);
-    hls.finish();
-    tracing::info!(device_id = %device, "camera stopped streaming (pulled)");
-    result
+        hls.write(&frame).map_err(|e| e.to_string())?;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pull path from an FFmpeg input to HLS, on a local MPEG-TS file instead of an RTSP
+    /// server (none that serves PLAY can be run here; the RTSP transport itself is FFmpeg's).
+    #[test]
+    fn a_pulled_h264_source_is_written_as_hls_without_transcoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source.ts");
+        let made = std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=160x120:rate=10",
+            ])
+            .args(["-t", "3", "-c:v", "libx264", "-g", "10", "-bf", "0"])
+            .arg(&source)
+            .status()
+            .expect("ffmpeg is installed (apt package ffmpeg)");
+        assert!(made.success());
+        ffmpeg::init().unwrap();
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+        let (mut input, found) = open_source(source.to_str().unwrap()).unwrap();
+        let out = dir.path().join("live");
+        let mut hls = HlsWriter::create(
+            &out,
+            found.parameters,
+            found.time_base,
+            Duration::from_secs(1),
+            6,
+        )
+        .unwrap();
+        pump(&mut input, found.index, &mut hls).unwrap();
+        let playlist = std::fs::read_to_string(out.join(super::super::hls::PLAYLIST)).unwrap();
+        assert!(playlist.matches(".ts").count() >= 2, "{playlist}");
+        hls.finish();
+        assert!(!out.join(super::super::hls::PLAYLIST).exists());
+        assert!(open_source("rtsp://127.0.0.1:1/live/none").is_err());
+    }
 
     #[test]
     fn the_template_names_each_device() {

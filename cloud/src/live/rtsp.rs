@@ -74,19 +74,12 @@ pub fn start(
                     continue;
                 }
                 let server = server.clone();
-                let spawned =
-                    std::thread::Builder::new()
-                        .name("rtsp-conn".into())
-                        .spawn(move || {
-                            let peer = stream.peer_addr().ok();
-                            let mut conn = Connection::new(&server, stream);
-                            if let Err(e) = conn.run() {
-                                tracing::debug!(?peer, error = %e, "RTSP connection ended");
-                            }
-                            conn.close();
-                            server.connections.fetch_sub(1, Ordering::SeqCst);
-                        });
+                let spawned = std::thread::Builder::new().name("rtsp-conn".into()).spawn({
+                    let server = server.clone();
+                    move || serve(&server, stream)
+                });
                 if spawned.is_err() {
+                    server.connections.fetch_sub(1, Ordering::SeqCst);
                     tracing::error!("cannot start an RTSP connection thread");
                 }
             }
@@ -97,6 +90,21 @@ pub fn start(
             source,
         })?;
     Ok(())
+}
+
+/// Serves one connection to its end, then releases its slot.
+fn serve(server: &Server, stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    match Connection::new(server, stream) {
+        Ok(mut conn) => {
+            if let Err(e) = conn.run() {
+                tracing::debug!(?peer, error = %e, "RTSP connection ended");
+            }
+            conn.close();
+        }
+        Err(e) => tracing::warn!(?peer, error = %e, "cannot serve an RTSP connection"),
+    }
+    server.connections.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// One RTSP request.
@@ -154,11 +162,11 @@ struct Connection<'a> {
 }
 
 impl<'a> Connection<'a> {
-    fn new(server: &'a Server, stream: TcpStream) -> Self {
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_read_timeout(Some(IDLE));
-        let writer = stream.try_clone().expect("cloning a TCP stream");
-        Self {
+    fn new(server: &'a Server, stream: TcpStream) -> std::io::Result<Self> {
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(IDLE))?;
+        let writer = stream.try_clone()?;
+        Ok(Self {
             server,
             reader: BufReader::new(stream),
             writer,
@@ -169,7 +177,7 @@ impl<'a> Connection<'a> {
             depacketizer: None,
             hls: None,
             generation: 0,
-        }
+        })
     }
 
     fn run(&mut self) -> std::io::Result<()> {
@@ -374,7 +382,10 @@ impl<'a> Connection<'a> {
         };
         let (sps, pps) = depacketizer.parameter_sets();
         let parameters = h264_parameters(sps, pps);
-        self.take_over(&device);
+        if let Err(e) = self.take_over(&device) {
+            tracing::error!(device_id = %device, error = %e, "cannot take the camera's stream");
+            return Response::new(500, "Internal Server Error");
+        }
         let dir = camera_dir(&self.server.settings.dir, &device);
         match HlsWriter::create(
             &dir,
@@ -395,9 +406,9 @@ impl<'a> Connection<'a> {
     }
 
     /// Makes this connection the device's publisher, shutting the previous one.
-    fn take_over(&mut self, device: &DeviceId) {
+    fn take_over(&mut self, device: &DeviceId) -> std::io::Result<()> {
+        let mine = self.writer.try_clone()?;
         self.generation = self.server.next_generation.fetch_add(1, Ordering::SeqCst);
-        let mine = self.writer.try_clone().expect("cloning a TCP stream");
         let previous = self
             .server
             .active
@@ -408,6 +419,7 @@ impl<'a> Connection<'a> {
             tracing::info!(device_id = %device, "a new publisher takes over the camera's stream");
             let _ = old.shutdown(std::net::Shutdown::Both);
         }
+        Ok(())
     }
 
     fn is_current(&self) -> bool {
