@@ -166,7 +166,11 @@ fn a_wrong_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
         "vgd_not-the-token",
         FORMAT,
     );
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for(
+        "the publisher to be refused twice",
+        Duration::from_secs(30),
+        || camera.status().failures >= 2,
+    );
     assert_eq!(camera.status().connections, 0);
     assert_eq!(rig.get(&rig.stream_url(), Some(&rig.admin)).0, 404);
     camera.stop();

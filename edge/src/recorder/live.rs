@@ -102,6 +102,8 @@ pub struct LiveStatus {
     pub connected: bool,
     /// Successful connections since the start.
     pub connections: u64,
+    /// Connection attempts refused or failed (a wrong token shows here), and streams cut.
+    pub failures: u64,
     /// Packets sent, and dropped (queue full, link down, or waiting for a keyframe).
     pub sent: u64,
     pub dropped: u64,
@@ -111,6 +113,7 @@ pub struct LiveStatus {
 struct Shared {
     connected: AtomicBool,
     connections: AtomicU64,
+    failures: AtomicU64,
     sent: AtomicU64,
     dropped: AtomicU64,
 }
@@ -213,6 +216,7 @@ impl LivePublisher {
         LiveStatus {
             connected: self.shared.connected.load(Ordering::Relaxed),
             connections: self.shared.connections.load(Ordering::Relaxed),
+            failures: self.shared.failures.load(Ordering::Relaxed),
             sent: self.shared.sent.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
         }
@@ -281,6 +285,7 @@ impl Worker {
                     return;
                 }
                 End::Failed(error) => {
+                    self.shared.failures.fetch_add(1, Ordering::Relaxed);
                     if last_error.as_deref() != Some(&error) {
                         tracing::warn!(url = %self.shown_url, %error, "live stream down; retrying with backoff");
                         last_error = Some(error);
