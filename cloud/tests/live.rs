@@ -136,12 +136,14 @@ fn a_camera_pushed_over_rtsp_is_watched_as_hls_with_a_token_or_a_signed_link_and
 }
 
 #[test]
-fn a_wrong_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
+fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
     let rig = Rig::start(&[]);
+    let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
     let announce = |auth: &str| {
         format!(
-            "ANNOUNCE {} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n{auth}Content-Length: 0\r\n\r\n",
-            rig.rtsp_url(rig.rtsp_port)
+            "ANNOUNCE {} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
+            rig.rtsp_url(rig.rtsp_port),
+            sdp.len()
         )
     };
     let basic = |user: &str, password: &str| {
@@ -174,4 +176,16 @@ fn a_wrong_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
     assert_eq!(camera.status().connections, 0);
     assert_eq!(rig.get(&rig.stream_url(), Some(&rig.admin)).0, 404);
     camera.stop();
+
+    // The right token works until the device is revoked; then it is refused like an unknown one.
+    let right = basic(&rig.device, &rig.token);
+    assert!(rtsp_status(rig.rtsp_port, &announce(&right)).contains(" 200 "));
+    let (status, body) = support::post_json(
+        &support::agent(),
+        &format!("{}/api/devices/{}/revoke", rig.cloud.base, rig.device),
+        Some(&rig.admin),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 204, "{body}");
+    assert!(rtsp_status(rig.rtsp_port, &announce(&right)).contains(" 401 "));
 }
