@@ -102,6 +102,11 @@ fn a_camera_pushed_over_rtsp_is_watched_as_hls_with_a_token_or_a_signed_link_and
     let (status, playlist) = rig.get(&signed, None);
     assert_eq!(status, 200);
     assert!(playlist.contains(".ts?exp="), "{playlist}");
+    // A link signed for another camera, or expired, opens nothing here.
+    let other = links.query("/api/cameras/another-cam/stream", now, 300);
+    assert_eq!(rig.get(&format!("{url}?{other}"), None).0, 401);
+    let expired = links.query(&scope, now - 600, 300);
+    assert_eq!(rig.get(&format!("{url}?{expired}"), None).0, 401);
     let frames = read_hls(&signed, None, FORMAT, 20, false);
     assert_consecutive(&frames);
     let before_cut = frames.last().unwrap().counter;

@@ -111,14 +111,14 @@ pub async fn segment(
 
 /// Points every segment URI of an HLS playlist at `scope/{segment}`, with `query` appended, and
 /// makes `EXT-X-TARGETDURATION` valid: FFmpeg rounds segments shorter than a second down to 0, and
-/// the target must be at least every `EXTINF` rounded up (and at least 1).
+/// the target must be at least every `EXTINF` rounded to the nearest integer (RFC 8216), and 1.
 pub fn rewrite_playlist(text: &str, scope: &str, query: Option<&str>) -> String {
     let longest = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("#EXTINF:"))
         .filter_map(|v| v.split(',').next()?.trim().parse::<f64>().ok())
         .fold(0.0f64, f64::max);
-    let target = (longest.ceil() as u64).max(1);
+    let target = (longest.round() as u64).max(1);
     let mut out = String::with_capacity(text.len() * 2);
     for line in text.lines() {
         let trimmed = line.trim();
@@ -158,9 +158,11 @@ mod tests {
 
     #[test]
     fn a_target_duration_rounded_down_to_zero_is_raised_to_cover_every_segment() {
-        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXTINF:0.500000,\nseg-1.ts\n#EXTINF:1.033,\nseg-2.ts\n";
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXTINF:0.500000,\nseg-1.ts\n#EXTINF:1.633,\nseg-2.ts\n";
         let out = rewrite_playlist(text, "/s", None);
         assert!(out.contains("#EXT-X-TARGETDURATION:2\n"), "{out}");
+        let about_one = "#EXT-X-TARGETDURATION:1\n#EXTINF:1.033,\nseg-1.ts\n";
+        assert!(rewrite_playlist(about_one, "/s", None).contains("#EXT-X-TARGETDURATION:1\n"));
         let short = "#EXT-X-TARGETDURATION:0\n#EXTINF:0.5,\nseg-1.ts\n";
         assert!(rewrite_playlist(short, "/s", None).contains("#EXT-X-TARGETDURATION:1\n"));
     }
