@@ -194,3 +194,56 @@ fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
     assert_eq!(status, 204, "{body}");
     assert!(rtsp_status(rig.rtsp_port, &announce(&right)).contains(" 401 "));
 }
+
+#[test]
+fn a_publisher_that_goes_silent_is_dropped_and_its_camera_is_gone() {
+    let rig = Rig::start(&[]);
+    let url = rig.rtsp_url(rig.rtsp_port);
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", rig.device, rig.token));
+    let auth = format!("Authorization: Basic {b64}\r\n");
+    let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    let mut stream = TcpStream::connect(("127.0.0.1", rig.rtsp_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut ask = |request: String| {
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let answer = ask(format!(
+        "ANNOUNCE {url} RTSP/1.0\r\nCSeq: 1\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    ));
+    assert!(answer.starts_with("RTSP/1.0 200"), "{answer}");
+    let answer = ask(format!(
+        "SETUP {url}/streamid=0 RTSP/1.0\r\nCSeq: 2\r\n{auth}Transport: RTP/AVP/UDP;unicast;client_port=5000-5001\r\n\r\n"
+    ));
+    assert!(
+        answer.starts_with("RTSP/1.0 461"),
+        "UDP is refused: {answer}"
+    );
+    let answer = ask(format!(
+        "SETUP {url}/streamid=0 RTSP/1.0\r\nCSeq: 3\r\n{auth}Transport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record\r\n\r\n"
+    ));
+    assert!(answer.contains("interleaved=0-1"), "{answer}");
+    let answer = ask(format!(
+        "RECORD {url} RTSP/1.0\r\nCSeq: 4\r\n{auth}Range: npt=0.000-\r\n\r\n"
+    ));
+    assert!(answer.starts_with("RTSP/1.0 200"), "{answer}");
+    // Live (no segment yet), then silent for longer than the server waits: gone.
+    let (status, body) = rig.get(&rig.stream_url(), Some(&rig.admin));
+    assert_eq!(status, 404);
+    assert!(body.contains("starting"), "{body}");
+    wait_for(
+        "the silent publisher to be dropped",
+        Duration::from_secs(20),
+        || {
+            rig.get(&rig.stream_url(), Some(&rig.admin))
+                .1
+                .contains("not streaming")
+        },
+    );
+}

@@ -69,14 +69,17 @@ pub async fn playlist(req: HttpRequest, id: web::Path<String>) -> Result<HttpRes
     let camera = camera_id(&id)?;
     let signed = authorize(&req, &camera).await?;
     let dir = live_dir(&req, &camera)?;
-    let text = match std::fs::read_to_string(dir.join(PLAYLIST)) {
-        Ok(text) => text,
-        Err(_) => {
-            return Err(ApiFailure::NotFound(format!(
+    let text = std::fs::read_to_string(dir.join(PLAYLIST))
+        .ok()
+        .filter(|text| {
+            text.lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        })
+        .ok_or_else(|| {
+            ApiFailure::NotFound(format!(
                 "camera {camera} is starting its stream: try again in a few seconds"
-            )))
-        }
-    };
+            ))
+        })?;
     let body = rewrite_playlist(&text, &stream_scope(&camera), signed.as_deref());
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/vnd.apple.mpegurl"))
