@@ -42,7 +42,7 @@ pub struct LiveSettings {
     pub source: LiveSource,
     /// `DATA_DIR/live`: one directory per camera.
     pub dir: PathBuf,
-    /// Target segment length (segments are cut at keyframes once it has passed).
+    /// Target segment length: cut at the first keyframe after it, or by time below 1 s (the GOP).
     pub segment: Duration,
     /// Segments listed in the playlist.
     pub list_size: usize,

@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use protocol::DeviceId;
+
+use message::{basic_credentials, device_of_url, read_request, Request, Response};
 
 use super::hls::{h264_parameters, Frame, HlsWriter};
 use super::rtp::{parse_sprop, Depacketizer};
@@ -27,14 +28,14 @@ use super::{camera_dir, LiveCameras, LiveError, LiveSettings};
 use crate::auth::{device_token_hash, is_device_token};
 use crate::store::Store;
 
+mod message;
+
 /// Most simultaneous RTSP connections.
 pub const MAX_CONNECTIONS: usize = 256;
 /// A publisher that sends nothing for this long is gone.
 pub const IDLE: Duration = Duration::from_secs(10);
 /// How often a running stream's device token is checked again (revocation).
 pub const RECHECK: Duration = Duration::from_secs(30);
-/// Largest RTSP request head or body, and largest interleaved frame.
-const MAX_MESSAGE: usize = 64 * 1024;
 const RTP_CLOCK: i32 = 90_000;
 
 struct Server {
@@ -107,46 +108,6 @@ fn serve(server: &Server, stream: TcpStream) {
     server.connections.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// One RTSP request.
-#[derive(Debug)]
-struct Request {
-    method: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A response: status, reason, extra header lines.
-struct Response {
-    status: u16,
-    reason: &'static str,
-    headers: Vec<String>,
-}
-
-impl Response {
-    fn new(status: u16, reason: &'static str) -> Self {
-        Self {
-            status,
-            reason,
-            headers: Vec::new(),
-        }
-    }
-
-    fn header(mut self, line: impl Into<String>) -> Self {
-        self.headers.push(line.into());
-        self
-    }
-}
-
 /// The publisher's state on one connection.
 struct Connection<'a> {
     server: &'a Server,
@@ -197,72 +158,14 @@ impl<'a> Connection<'a> {
                 }
                 continue;
             }
-            let request = self.read_request()?;
+            let request = read_request(&mut self.reader)?;
             let cseq = request.header("CSeq").unwrap_or("0").to_owned();
             let (response, close) = self.handle(&request);
-            let mut text = format!(
-                "RTSP/1.0 {} {}\r\nCSeq: {cseq}\r\nServer: vigie-cloud\r\n",
-                response.status, response.reason
-            );
-            for line in &response.headers {
-                text.push_str(line);
-                text.push_str("\r\n");
-            }
-            text.push_str("\r\n");
-            self.writer.write_all(text.as_bytes())?;
+            self.writer.write_all(&response.to_bytes(&cseq))?;
             if close {
                 return Ok(());
             }
         }
-    }
-
-    fn read_request(&mut self) -> std::io::Result<Request> {
-        let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-        let mut lines = Vec::new();
-        let mut total = 0;
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line)? == 0 {
-                return Err(bad("connection closed inside a request"));
-            }
-            total += line.len();
-            if total > MAX_MESSAGE {
-                return Err(bad("RTSP request head too large"));
-            }
-            let line = line.trim_end().to_owned();
-            if line.is_empty() {
-                if lines.is_empty() {
-                    continue;
-                }
-                break;
-            }
-            lines.push(line);
-        }
-        let mut parts = lines[0].split_whitespace();
-        let (Some(method), Some(url)) = (parts.next(), parts.next()) else {
-            return Err(bad("malformed RTSP request line"));
-        };
-        let headers: Vec<(String, String)> = lines[1..]
-            .iter()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        let mut request = Request {
-            method: method.to_owned(),
-            url: url.to_owned(),
-            headers,
-            body: Vec::new(),
-        };
-        let length: usize = request
-            .header("Content-Length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        if length > MAX_MESSAGE {
-            return Err(bad("RTSP body too large"));
-        }
-        request.body = vec![0u8; length];
-        self.reader.read_exact(&mut request.body)?;
-        Ok(request)
     }
 
     /// Answers one request; true when the connection should close after the answer.
@@ -485,60 +388,5 @@ impl<'a> Connection<'a> {
         } else {
             drop(hls);
         }
-    }
-}
-
-/// The device in `rtsp://host[:port]/live/{device}[/streamid=N]`.
-fn device_of_url(url: &str) -> Option<DeviceId> {
-    let rest = url.strip_prefix("rtsp://")?;
-    let path = &rest[rest.find('/')?..];
-    let mut parts = path.trim_start_matches('/').split('/');
-    if parts.next()? != "live" {
-        return None;
-    }
-    let device = parts.next()?;
-    match parts.next() {
-        None => {}
-        Some(control) if control.starts_with("streamid=") || control.starts_with("trackID=") => {}
-        Some(_) => return None,
-    }
-    DeviceId::new(device).ok()
-}
-
-/// `Basic base64(user:password)` → (user, password).
-fn basic_credentials(header: &str) -> Option<(String, String)> {
-    let (scheme, value) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_device_comes_from_the_live_path_only() {
-        let d = |u: &str| device_of_url(u).map(|d| d.as_str().to_owned());
-        assert_eq!(d("rtsp://h:8554/live/pi-1").as_deref(), Some("pi-1"));
-        assert_eq!(d("rtsp://h/live/pi-1/streamid=0").as_deref(), Some("pi-1"));
-        assert_eq!(d("rtsp://h/other/pi-1"), None);
-        assert_eq!(d("rtsp://h/live/pi-1/../x"), None);
-        assert_eq!(d("rtsp://h/live/Pi_1"), None);
-    }
-
-    #[test]
-    fn basic_credentials_are_decoded() {
-        assert_eq!(
-            basic_credentials("Basic cGktMTp2Z2RfYWJj"),
-            Some(("pi-1".into(), "vgd_abc".into()))
-        );
-        assert_eq!(basic_credentials("Digest x"), None);
     }
 }
