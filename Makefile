@@ -68,6 +68,7 @@ demo: deps web bins
 bench: deps services
 	$(CARGO) build --release --workspace --bins --locked
 	$(CARGO) bench -p vigie-cloud --bench ingest --locked
+	$(CARGO) bench -p vigie-cloud --bench live --locked
 	$(CARGO) bench -p vigie-edge --bench outbox --locked
 	$(CARGO) bench -p vigie-edge --bench drain --locked
 	$(CARGO) bench -p vigie-edge --bench recorder --locked

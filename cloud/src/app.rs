@@ -15,6 +15,7 @@ use crate::broker;
 use crate::config::{Config, MqttTarget};
 use crate::hub::Hub;
 use crate::ingest::{Ingest, IngestMetrics, IngestSettings};
+use crate::live::{LiveCameras, LiveSettings};
 use crate::store::Store;
 
 fn mqtt_options(config: &Config) -> MqttOptions {
@@ -74,6 +75,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
 
+    let cameras = LiveCameras::new();
+    let live = LiveSettings {
+        source: config.live_source.clone(),
+        dir: config.data_dir.join("live"),
+        segment: config.live_segment,
+        list_size: crate::live::list_size(config.live_segment),
+    };
+    // Live view is optional: a taken RTSP port (another cloud on this machine) leaves the rest up.
+    if let Err(e) = crate::live::start(live, store.clone(), cameras.clone()) {
+        tracing::error!(error = %e, "live view is off: set rtsp_listen (VIGIE_RTSP_LISTEN) to a free address");
+    }
+
     let health = HealthRegistry::new();
     health.register("database", true);
     let metrics = Arc::new(IngestMetrics::default());
@@ -110,10 +123,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("cannot open the media store")?;
     let staging = crate::media::Staging::open(&config.data_dir.join("uploads"))
         .context("cannot open the upload staging directory")?;
+    // The same registry the live gateway fills: `/api/cameras` lists a streaming camera as live.
     let media = web::Data::new(api::MediaState::new(
         media_store,
         staging,
-        crate::live::LiveCameras::new(),
+        cameras.clone(),
     ));
     let allowed_origins = state.allowed_origins.clone();
     let max_body = config.max_body_bytes;
@@ -133,6 +147,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .wrap(api::origin::security_headers())
             .app_data(web::Data::new(state.clone()))
             .app_data(media.clone())
+            .app_data(web::Data::new(cameras.clone()))
             .configure(|c| api::routes(c, max_body))
             .configure(|c| api::console::configure(c, &console_dir))
     })

@@ -8,6 +8,8 @@ use std::time::Duration;
 use protocol::TopicPrefix;
 use serde::Deserialize;
 
+pub use crate::live::LiveSource;
+
 /// A settings error: names the key (file key or env variable) and what was wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -65,6 +67,13 @@ pub struct RawConfig {
     /// Where clips and snapshots are kept: `s3://bucket[/prefix]` (with the standard `AWS_*`
     /// environment) or `file:///path`; unset: `DATA_DIR/media` (env `VIGIE_MEDIA_URL`).
     pub media_url: Option<String>,
+    /// Where the embedded RTSP server takes camera publishers (env `VIGIE_RTSP_LISTEN`).
+    pub rtsp_listen: Option<String>,
+    /// Production: the cluster's RTSP server, `rtsp://...{device}...`; set, the cloud pulls each
+    /// device's stream from it instead of listening (env `VIGIE_RTSP_SOURCE_URL`).
+    pub rtsp_source_url: Option<String>,
+    /// Target HLS segment length in milliseconds (env `VIGIE_LIVE_SEGMENT_MS`).
+    pub live_segment_ms: Option<u64>,
 }
 
 /// Where the ingest connects.
@@ -98,10 +107,16 @@ pub struct Config {
     pub mqtt_ca_pem: Option<Vec<u8>>,
     /// `s3://...` or `file:///...`; `None`: `data_dir/media`.
     pub media_url: Option<String>,
+    /// Where live view gets the cameras' streams.
+    pub live_source: LiveSource,
+    pub live_segment: Duration,
 }
 
 fn default_listen() -> &'static str {
     "127.0.0.1:8080"
+}
+fn default_rtsp_listen() -> &'static str {
+    "127.0.0.1:8554"
 }
 fn default_mqtt_listen() -> &'static str {
     "127.0.0.1:1884"
@@ -119,6 +134,7 @@ const DEFAULT_TOKEN_TTL_S: u64 = 3600;
 const DEFAULT_MAX_BATCH: usize = 1000;
 const DEFAULT_WS_BUFFER: usize = 1024;
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_LIVE_SEGMENT_MS: u64 = 500;
 
 impl RawConfig {
     /// Reads a TOML file.
@@ -148,6 +164,8 @@ impl RawConfig {
         set(&mut self.topic_prefix, "VIGIE_TOPIC_PREFIX");
         set(&mut self.jwt_secret, "VIGIE_JWT_SECRET");
         set(&mut self.media_url, "VIGIE_MEDIA_URL");
+        set(&mut self.rtsp_listen, "VIGIE_RTSP_LISTEN");
+        set(&mut self.rtsp_source_url, "VIGIE_RTSP_SOURCE_URL");
         if let Some(dir) = env("VIGIE_DATA_DIR") {
             self.data_dir = Some(dir.into());
         }
@@ -187,6 +205,7 @@ impl RawConfig {
         number(&env, "VIGIE_INGEST_MAX_BATCH", &mut self.ingest_max_batch)?;
         number(&env, "VIGIE_WS_BUFFER", &mut self.ws_buffer)?;
         number(&env, "VIGIE_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
+        number(&env, "VIGIE_LIVE_SEGMENT_MS", &mut self.live_segment_ms)?;
         Ok(())
     }
 
@@ -286,6 +305,22 @@ impl RawConfig {
                 });
             }
         }
+        let live_source = match nonempty(self.rtsp_source_url) {
+            Some(url) => parse_rtsp_source_url(&url)?,
+            None => LiveSource::Listen(parse_addr(
+                "rtsp_listen (VIGIE_RTSP_LISTEN)",
+                nonempty(self.rtsp_listen)
+                    .as_deref()
+                    .unwrap_or(default_rtsp_listen()),
+            )?),
+        };
+        let live_segment_ms = self.live_segment_ms.unwrap_or(DEFAULT_LIVE_SEGMENT_MS);
+        if !(100..=10_000).contains(&live_segment_ms) {
+            return Err(ConfigError::Invalid {
+                key: "live_segment_ms (VIGIE_LIVE_SEGMENT_MS)",
+                message: format!("{live_segment_ms} is outside 100..=10000"),
+            });
+        }
         let token_ttl_s = self.token_ttl_s.unwrap_or(DEFAULT_TOKEN_TTL_S);
         positive("token_ttl_s (VIGIE_TOKEN_TTL_S)", token_ttl_s as usize)?;
         Ok(Config {
@@ -311,6 +346,8 @@ impl RawConfig {
                 self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             )?,
             allowed_origins,
+            live_source,
+            live_segment: Duration::from_millis(live_segment_ms),
             mqtt_credentials,
             mqtt_ca_pem,
             media_url,
@@ -339,6 +376,19 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
         key,
         message: format!("{value:?} is not host:port with a numeric IP, e.g. 127.0.0.1:8080"),
     })
+}
+
+/// Checks the production RTSP source template: `rtsp://` or `rtsps://`, with `{device}` in it.
+pub fn parse_rtsp_source_url(url: &str) -> Result<LiveSource, ConfigError> {
+    if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) || !url.contains("{device}") {
+        return Err(ConfigError::Invalid {
+            key: "rtsp_source_url (VIGIE_RTSP_SOURCE_URL)",
+            message: format!(
+                "{url:?} must be rtsp://host:port/path with {{device}} in it, e.g. rtsp://rtsp-server:8554/live/{{device}}"
+            ),
+        });
+    }
+    Ok(LiveSource::Pull(url.to_owned()))
 }
 
 /// Parses `mqtt://host:port` or `mqtts://host:port`.
@@ -401,6 +451,33 @@ mod tests {
         );
         assert!(c.database_url.is_none());
         assert_eq!(c.mqtt_client_id, "vigie-cloud");
+        assert_eq!(
+            c.live_source,
+            LiveSource::Listen("127.0.0.1:8554".parse().unwrap())
+        );
+        assert_eq!(c.live_segment, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn an_rtsp_source_url_switches_live_view_to_pulling_and_bad_ones_are_explained() {
+        let c = with_env(&[(
+            "VIGIE_RTSP_SOURCE_URL",
+            "rtsp://rtsp-server:8554/live/{device}",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.live_source,
+            LiveSource::Pull("rtsp://rtsp-server:8554/live/{device}".into())
+        );
+        for bad in ["http://x/{device}", "rtsp://x/live/pi-1"] {
+            let err = with_env(&[("VIGIE_RTSP_SOURCE_URL", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("VIGIE_RTSP_SOURCE_URL"),
+                "{bad}: {err}"
+            );
+        }
+        let err = with_env(&[("VIGIE_LIVE_SEGMENT_MS", "50")]).unwrap_err();
+        assert!(err.to_string().contains("VIGIE_LIVE_SEGMENT_MS"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod console;
 mod error;
 mod events;
 mod health;
+pub mod live;
 mod login;
 mod media;
 pub mod origin;
@@ -94,6 +95,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/clips/{id}", web::delete().to(media::delete_clip))
                 .route("/clips/{id}/info", web::get().to(media::clip_info))
                 .route("/events/{id}/media", web::get().to(media::event_media))
+                .route("/cameras/{id}/stream", web::get().to(live::playlist))
+                .route(
+                    "/cameras/{id}/stream/{segment}",
+                    web::get().to(live::segment),
+                )
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiFailure::NotFound(
                         "no such API route".into(),

@@ -20,6 +20,7 @@ pub mod burn;
 pub mod camera_pipe;
 pub mod camera_v4l;
 pub mod encoder;
+pub mod live;
 pub mod mp4;
 pub mod passthrough;
 pub mod pipeline;

@@ -1,0 +1,249 @@
+//! Live view end to end (issue 4): a real `vigie-cloud` on the embedded defaults, a provisioned
+//! device whose camera (the recorder's synthetic source, paced in real time) is pushed over RTSP by
+//! the edge's `LivePublisher`, and `ffmpeg` reading `GET /api/cameras/{id}/stream` as HLS, with a
+//! user's bearer header and with a signed link; the frames' burned-in counters are read back.
+
+mod live_rig;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use base64::Engine;
+use live_rig::*;
+use support::wait_for;
+use vigie_cloud::auth::MediaLinks;
+use vigie_edge::recorder::FrameFormat;
+
+const FORMAT: FrameFormat = FrameFormat {
+    width: 320,
+    height: 240,
+    fps: 15,
+};
+
+fn assert_consecutive(frames: &[ReadFrame]) {
+    let counters: Vec<u64> = frames.iter().map(|f| f.counter).collect();
+    assert!(
+        counters.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive burned-in counters, got {counters:?}"
+    );
+}
+
+/// One raw RTSP request on a fresh connection: the status line of the answer.
+fn rtsp_status(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_camera_pushed_over_rtsp_is_watched_as_hls_with_a_token_or_a_signed_link_and_resumes_after_a_cut(
+) {
+    let rig = Rig::start(&[]);
+    let url = rig.stream_url();
+
+    // Not streaming yet: 404 with a reason; an unknown camera likewise.
+    let (status, body) = rig.get(&url, Some(&rig.admin));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not streaming"), "{body}");
+    let (status, _) = rig.get(
+        &format!("{}/api/cameras/no-such-cam/stream", rig.cloud.base),
+        Some(&rig.admin),
+    );
+    assert_eq!(status, 404);
+
+    // Through a relay the test can cut.
+    let relay = Relay::start(rig.rtsp_port);
+    let camera = Camera::start(rig.rtsp_url(relay.port), &rig.device, &rig.token, FORMAT);
+    let first_playlist = rig.wait_playlist(Duration::from_secs(30));
+    eprintln!("live: first playable playlist {first_playlist:?} after publishing started");
+
+    // Auth: none, a wrong token, a device token, a forged signature: refused.
+    assert_eq!(rig.get(&url, None).0, 401);
+    assert_eq!(rig.get(&url, Some("not-a-token")).0, 401);
+    assert_eq!(rig.get(&url, Some(&rig.token)).0, 403);
+    assert_eq!(
+        rig.get(&format!("{url}?exp=9999999999&sig=AAAA"), None).0,
+        401
+    );
+
+    // The playlist's segments point back at the API, and path tricks are refused.
+    let (_, playlist) = rig.get(&url, Some(&rig.admin));
+    assert!(
+        playlist.contains(&format!("/api/cameras/{}/stream/seg-", rig.device)),
+        "{playlist}"
+    );
+    for bad in ["..%2Findex.m3u8", "index.m3u8", "seg-1.ts.tmp"] {
+        assert_eq!(rig.get(&format!("{url}/{bad}"), Some(&rig.admin)).0, 404);
+    }
+
+    // A user's bearer header: ffmpeg decodes frames with consecutive burned-in counters.
+    let frames = read_hls(&url, Some(&rig.admin), FORMAT, 20, false);
+    assert_consecutive(&frames);
+
+    // A signed link, and the segment URIs of its playlist carry the signature.
+    let links = MediaLinks::from_secret(JWT_SECRET.as_bytes());
+    let scope = format!("/api/cameras/{}/stream", rig.device);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = format!("{}{}", rig.cloud.base, links.sign(&scope, now, 300));
+    let (status, playlist) = rig.get(&signed, None);
+    assert_eq!(status, 200);
+    assert!(playlist.contains(".ts?exp="), "{playlist}");
+    // A link signed for another camera, or expired, opens nothing here.
+    let other = links.query("/api/cameras/another-cam/stream", now, 300);
+    assert_eq!(rig.get(&format!("{url}?{other}"), None).0, 401);
+    let expired = links.query(&scope, now - 600, 300);
+    assert_eq!(rig.get(&format!("{url}?{expired}"), None).0, 401);
+    let frames = read_hls(&signed, None, FORMAT, 20, false);
+    assert_consecutive(&frames);
+    let before_cut = frames.last().unwrap().counter;
+
+    // Cut the link: the publisher reconnects and the stream resumes with later frames.
+    relay.cut();
+    wait_for(
+        "the publisher to reconnect",
+        Duration::from_secs(30),
+        || camera.status().connections >= 2 && camera.status().connected,
+    );
+    wait_for("frames from after the cut", Duration::from_secs(30), || {
+        // While the new publisher starts, the camera may be briefly gone (404).
+        try_read_hls(&url, Some(&rig.admin), FORMAT, 5, false)
+            .is_ok_and(|frames| frames[0].counter > before_cut + u64::from(FORMAT.fps))
+    });
+
+    // The publisher leaves (TEARDOWN): the camera is gone and its files too.
+    camera.stop();
+    wait_for("the camera to be gone", Duration::from_secs(15), || {
+        rig.get(&url, Some(&rig.admin)).0 == 404
+    });
+    let live_dir = rig.dir.path().join("cloud/live").join(&rig.device);
+    let left: Vec<_> = std::fs::read_dir(&live_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "files left in {}: {left:?}",
+        live_dir.display()
+    );
+}
+
+#[test]
+fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
+    let rig = Rig::start(&[]);
+    let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    let announce = |auth: &str| {
+        format!(
+            "ANNOUNCE {} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
+            rig.rtsp_url(rig.rtsp_port),
+            sdp.len()
+        )
+    };
+    let basic = |user: &str, password: &str| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Authorization: Basic {b64}\r\n")
+    };
+    assert!(rtsp_status(rig.rtsp_port, &announce("")).contains(" 401 "));
+    let wrong = basic(&rig.device, "vgd_not-the-token");
+    assert!(rtsp_status(rig.rtsp_port, &announce(&wrong)).contains(" 401 "));
+    let other = basic("someone-else", &rig.token);
+    assert!(rtsp_status(rig.rtsp_port, &announce(&other)).contains(" 403 "));
+    let play = format!(
+        "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+        rig.rtsp_url(rig.rtsp_port)
+    );
+    assert!(rtsp_status(rig.rtsp_port, &play).contains(" 405 "));
+
+    // The edge's publisher with a wrong token never gets a stream up.
+    let camera = Camera::start(
+        rig.rtsp_url(rig.rtsp_port),
+        &rig.device,
+        "vgd_not-the-token",
+        FORMAT,
+    );
+    wait_for(
+        "the publisher to be refused twice",
+        Duration::from_secs(30),
+        || camera.status().failures >= 2,
+    );
+    assert_eq!(camera.status().connections, 0);
+    assert_eq!(rig.get(&rig.stream_url(), Some(&rig.admin)).0, 404);
+    camera.stop();
+
+    // The right token works until the device is revoked; then it is refused like an unknown one.
+    let right = basic(&rig.device, &rig.token);
+    assert!(rtsp_status(rig.rtsp_port, &announce(&right)).contains(" 200 "));
+    let (status, body) = support::post_json(
+        &support::agent(),
+        &format!("{}/api/devices/{}/revoke", rig.cloud.base, rig.device),
+        Some(&rig.admin),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 204, "{body}");
+    assert!(rtsp_status(rig.rtsp_port, &announce(&right)).contains(" 401 "));
+}
+
+#[test]
+fn a_publisher_that_goes_silent_is_dropped_and_its_camera_is_gone() {
+    let rig = Rig::start(&[]);
+    let url = rig.rtsp_url(rig.rtsp_port);
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", rig.device, rig.token));
+    let auth = format!("Authorization: Basic {b64}\r\n");
+    let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    let mut stream = TcpStream::connect(("127.0.0.1", rig.rtsp_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut ask = |request: String| {
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let answer = ask(format!(
+        "ANNOUNCE {url} RTSP/1.0\r\nCSeq: 1\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    ));
+    assert!(answer.starts_with("RTSP/1.0 200"), "{answer}");
+    let answer = ask(format!(
+        "SETUP {url}/streamid=0 RTSP/1.0\r\nCSeq: 2\r\n{auth}Transport: RTP/AVP/UDP;unicast;client_port=5000-5001\r\n\r\n"
+    ));
+    assert!(
+        answer.starts_with("RTSP/1.0 461"),
+        "UDP is refused: {answer}"
+    );
+    let answer = ask(format!(
+        "SETUP {url}/streamid=0 RTSP/1.0\r\nCSeq: 3\r\n{auth}Transport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record\r\n\r\n"
+    ));
+    assert!(answer.contains("interleaved=0-1"), "{answer}");
+    let answer = ask(format!(
+        "RECORD {url} RTSP/1.0\r\nCSeq: 4\r\n{auth}Range: npt=0.000-\r\n\r\n"
+    ));
+    assert!(answer.starts_with("RTSP/1.0 200"), "{answer}");
+    // Live (no segment yet), then silent for longer than the server waits: gone.
+    let (status, body) = rig.get(&rig.stream_url(), Some(&rig.admin));
+    assert_eq!(status, 404);
+    assert!(body.contains("starting"), "{body}");
+    wait_for(
+        "the silent publisher to be dropped",
+        Duration::from_secs(20),
+        || {
+            rig.get(&rig.stream_url(), Some(&rig.admin))
+                .1
+                .contains("not streaming")
+        },
+    );
+}
