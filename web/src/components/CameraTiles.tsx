@@ -110,7 +110,7 @@ function LiveTile({
       setStatus(s);
       if (s.state === 'retrying') trouble.current();
     };
-    const view = new LiveView({ url: () => url.current, attach: hlsAttach(element, () => api.bearer), onStatus });
+    const view = new LiveView({ url: () => url.current, attach: hlsAttach(element, () => api.bearer, () => url.current), onStatus });
     view.start();
     return () => view.stop();
   }, [api, camera.id]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../api/client';
 import type { CameraView, SnapshotView } from '../types/protocol';
-import { choosePlayer, listCameras, sameOrigin, tileView } from './cameras';
+import { choosePlayer, freshStreamUrl, listCameras, sameOrigin, tileView } from './cameras';
 
 const answering = (status: number, body: unknown, seen: string[] = []) =>
   new ApiClient(async (url) => {
@@ -69,5 +69,21 @@ describe('sameOrigin', () => {
     expect(sameOrigin('https://vigie.example/api/x/seg1.ts', origin)).toBe(true);
     expect(sameOrigin('https://cdn.example/seg1.ts', origin)).toBe(false);
     expect(sameOrigin('http://vigie.example/seg1.ts', origin)).toBe(false);
+  });
+});
+
+describe('freshStreamUrl', () => {
+  const latest = '/api/cameras/pi-1/stream?exp=2000&sig=new';
+  it('a playlist reload takes the latest signed link, so an expired one does not end the view', () => {
+    // hls.js asks with absolute URLs; the API's links are relative to the console's origin.
+    expect(freshStreamUrl('http://h/api/cameras/pi-1/stream?exp=1000&sig=old', latest, 'http://h')).toBe(latest);
+    expect(freshStreamUrl('/api/cameras/pi-1/stream?exp=1000&sig=old', latest, 'http://h')).toBe(latest);
+    expect(freshStreamUrl('http://other/api/cameras/pi-1/stream?sig=old', latest, 'http://h')).toBe('http://other/api/cameras/pi-1/stream?sig=old');
+  });
+
+  it('segments and other cameras keep their own links', () => {
+    const segment = '/api/cameras/pi-1/stream/seg12.ts?exp=1000&sig=old';
+    expect(freshStreamUrl(segment, latest, 'http://h')).toBe(segment);
+    expect(freshStreamUrl('/api/cameras/pi-2/stream?sig=x', latest, 'http://h')).toBe('/api/cameras/pi-2/stream?sig=x');
   });
 });

@@ -45,3 +45,18 @@ export function sameOrigin(url: string, origin: string): boolean {
     return false;
   }
 }
+
+/**
+ * The URL to fetch for a request of the live player: a reload of the playlist takes the camera's
+ * latest signed link (re-signed at every listing), so the view outlives the first link's expiry;
+ * segments keep theirs (the cloud signs them into each playlist it serves).
+ */
+export function freshStreamUrl(requestUrl: string, latest: string, origin: string): string {
+  try {
+    const request = new URL(requestUrl, origin);
+    const current = new URL(latest, origin);
+    return request.origin === current.origin && request.pathname === current.pathname ? latest : requestUrl;
+  } catch {
+    return requestUrl;
+  }
+}

@@ -1,13 +1,14 @@
 /**
  * The HLS player of a live tile, the one place in the console where the browser fetches video from
  * the cloud. The playlist URL is the camera's signed `stream_url` (its segments carry the same
- * signature), so no header is needed; same-origin requests also carry the bearer token, which keeps
- * the playlist's reloads working after the signed link expires. hls.js is imported lazily, in its
- * own chunk: a console without a live camera never loads it.
+ * signature), so no header is needed; the playlist's reloads take the camera's latest signed link
+ * (re-signed at every listing), so a view outlives the link it started with. Same-origin requests
+ * also carry the bearer token (harmless: the cloud takes either). hls.js (its light build) is
+ * imported lazily, in its own chunk: a console without a live camera never loads it.
  */
 import type { Attach, Playback, PlayerEvents } from './liveView';
 import { UnsupportedError } from './liveView';
-import { choosePlayer, sameOrigin } from './cameras';
+import { choosePlayer, freshStreamUrl, sameOrigin } from './cameras';
 
 /** hls.js tuned for a live view: close to the live edge, catching up by playing faster. */
 export const HLS_LIVE_CONFIG = {
@@ -50,8 +51,11 @@ function capabilities(video: HTMLVideoElement): { mse: boolean; nativeHls: boole
   };
 }
 
-/** An `Attach` for `LiveView` that plays into `video`; `bearer` gives the current access token. */
-export function hlsAttach(video: HTMLVideoElement, bearer: () => string | null): Attach {
+/**
+ * An `Attach` for `LiveView` that plays into `video`; `bearer` gives the current access token,
+ * `latest` the camera's latest signed stream link (for the playlist's reloads).
+ */
+export function hlsAttach(video: HTMLVideoElement, bearer: () => string | null, latest: () => string): Attach {
   return async (url: string, events: PlayerEvents): Promise<Playback> => {
     let unwatch = () => {};
     const onPlaying = () => {
@@ -91,6 +95,8 @@ export function hlsAttach(video: HTMLVideoElement, bearer: () => string | null):
     const hls = new Hls({
       ...HLS_LIVE_CONFIG,
       xhrSetup: (xhr, requestUrl) => {
+        // Opened here (hls.js opens it only if we do not), so the playlist can take a fresh link.
+        xhr.open('GET', freshStreamUrl(requestUrl, latest(), location.origin), true);
         const token = bearer();
         if (token && sameOrigin(requestUrl, location.origin)) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
       },
