@@ -426,10 +426,18 @@ async function main() {
     if (VIDEO) {
       await step('a camera that stops streaming shows its last image and says it is offline', async () => {
         await page.getByRole('link', { name: 'Dashboard' }).click();
+        // Live first (when streaming), so the tile must notice the stream's end by itself.
+        if (LIVE) {
+          const live = page.locator(`[data-camera="${DEVICE}"][data-live="true"] video`);
+          await live.waitFor({ timeout: 30_000 });
+          await waitFor('the live view playing again', () => live.evaluate((v) => v.readyState >= 2 && v.currentTime > 0), 30_000);
+        }
+        const t0 = Date.now();
         edgeProcess.stopping = true;
         edgeProcess.kill('SIGTERM');
         const tile = page.locator(`[data-camera="${DEVICE}"][data-live="false"]`);
         await tile.waitFor({ timeout: 60_000 });
+        console.log(`e2e: the tile says the camera is offline ${Date.now() - t0} ms after the edge stopped`);
         const text = await tile.getByTestId('camera-offline').innerText();
         check(text.startsWith('Offline — last image at'), `the offline tile says: ${text}`);
         const last = tile.getByTestId('last-image');
