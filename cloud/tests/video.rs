@@ -271,6 +271,94 @@ fn a_clip_recorded_offline_reaches_the_cloud_byte_identical_with_its_snapshot_an
     edge.kill9();
 }
 
+#[test]
+fn the_live_view_of_a_real_edge_is_read_from_the_api_by_ffmpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_port = free_port();
+    let rtsp_port = free_port();
+    let cloud = Cloud::start(
+        dir.path(),
+        vec![
+            (
+                "VIGIE_MQTT_LISTEN".into(),
+                format!("127.0.0.1:{broker_port}"),
+            ),
+            ("VIGIE_RTSP_LISTEN".into(), format!("127.0.0.1:{rtsp_port}")),
+        ],
+    );
+    cloud.add_user("viewer", "viewer", "correct horse battery");
+    let device_token = cloud.add_device("pi-live");
+    let config = camera_config(dir.path());
+    let port = free_port();
+    let mut cmd = Command::new(bin("vigie-edge"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("VIGIE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("VIGIE_EDGE_DEVICE_ID", "pi-live")
+        .env(
+            "VIGIE_EDGE_MQTT_URL",
+            format!("mqtt://127.0.0.1:{broker_port}"),
+        )
+        .env("VIGIE_EDGE_API_URL", &cloud.base)
+        .env("VIGIE_EDGE_TOKEN", &device_token)
+        .env("VIGIE_EDGE_DATA_DIR", dir.path().join("pi-live"))
+        .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "VIGIE_EDGE_LIVE_URL",
+            format!("rtsp://127.0.0.1:{rtsp_port}/live/{{device}}"),
+        );
+    let mut edge = Proc::spawn("vigie-edge", cmd, &dir.path().join("edge-live.log"));
+    edge.wait_until_ok(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(30),
+    );
+
+    let token = cloud.login("viewer", "correct horse battery");
+    let agent = agent();
+    let mut camera = serde_json::Value::Null;
+    wait_for("the camera listed live", Duration::from_secs(30), || {
+        let (status, cameras) =
+            get_json(&agent, &format!("{}/api/cameras", cloud.base), Some(&token));
+        camera = cameras
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["id"] == "pi-live").cloned())
+            .unwrap_or_default();
+        status == 200 && camera["live"] == true
+    });
+    // The signed stream URL, as a native HLS player or ffmpeg would use it (no header).
+    let url = format!("{}{}", cloud.base, camera["stream_url"].as_str().unwrap());
+    // Listed live as soon as the Pi publishes; the playlist exists once the first segment is cut.
+    wait_for("the first playlist", Duration::from_secs(20), || {
+        agent
+            .get(&url)
+            .call()
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    });
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &url, "-frames:v", "20"])
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        out.status.success(),
+        "ffmpeg read the stream: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames: Vec<u64> = out
+        .stdout
+        .chunks_exact(WIDTH * HEIGHT)
+        .map(|y| read_counter(y, WIDTH, HEIGHT))
+        .collect();
+    assert_eq!(frames.len(), 20, "20 frames decoded");
+    assert!(
+        frames.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive burned-in counters: {frames:?}"
+    );
+    edge.kill9();
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

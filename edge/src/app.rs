@@ -21,6 +21,7 @@ use crate::media::{
 use crate::outbox::actor::{AttachCamera, AttachUplink, BulkSetup, OutboxSetup};
 use crate::outbox::state::BulkPolicy;
 use crate::outbox::{self, OutboxActor, OutboxKey, OutboxPolicy, Store, WriterConfig};
+use crate::recorder::live::{LiveConfig, LivePublisher};
 use crate::sensor::debounce::DebounceConfig;
 use crate::sensor::{gpio, SensorActor, SensorHandle, Sensors};
 use crate::uplink::{Shutdown, StatusFacts, UplinkActor};
@@ -247,12 +248,40 @@ fn start_video(
         uploader: uploader.clone(),
         publish: Some(uplink.clone().recipient()),
     };
-    let actor = CameraActor::new(setup, None, clock.clone(), health.clone());
+    let actor = CameraActor::new(
+        setup,
+        live_tap_factory(config),
+        clock.clone(),
+        health.clone(),
+    );
     let camera = Supervisor::start(move |_| actor);
     Ok(Some(Video {
         camera,
         uploader,
         uploader_thread,
+    }))
+}
+
+/// The live stream's publisher for each (re)start of the camera, when `video.live_url` is set:
+/// the device id and its API token authenticate it to the RTSP server.
+fn live_tap_factory(config: &Config) -> Option<crate::media::LiveTapFactory> {
+    let url = config.video.as_ref()?.live_url.clone()?;
+    let Some(token) = config.api_token.clone() else {
+        tracing::warn!(live_url = %url, "video.live_url needs api.token (the RTSP server checks it): no live stream");
+        return None;
+    };
+    let device = config.device.to_string();
+    tracing::info!(live_url = %url, "live stream enabled");
+    Some(Box::new(move |parameters, time_base| {
+        let live = LiveConfig::new(url.clone(), device.clone(), token.clone());
+        match LivePublisher::start(live, parameters.clone(), time_base) {
+            // The tap keeps the publisher's thread alive; it ends with the recorder.
+            Ok(publisher) => Some(publisher.tap()),
+            Err(e) => {
+                tracing::error!(error = %e, "live stream not started");
+                None
+            }
+        }
     }))
 }
 

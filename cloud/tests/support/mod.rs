@@ -584,6 +584,13 @@ impl Cloud {
     pub fn start(dir: &Path, mut env: Vec<(String, String)>) -> Cloud {
         let port = free_port();
         env.push(("VIGIE_LISTEN".into(), format!("127.0.0.1:{port}")));
+        if !env.iter().any(|(k, _)| k == "VIGIE_RTSP_LISTEN") {
+            // Each cloud its own RTSP port: tests run in parallel.
+            env.push((
+                "VIGIE_RTSP_LISTEN".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ));
+        }
         env.push((
             "VIGIE_DATA_DIR".into(),
             dir.join("cloud").display().to_string(),

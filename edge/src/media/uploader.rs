@@ -25,6 +25,10 @@ use crate::api::{ApiClient, UploadError};
 /// How often the queue is looked at when nothing wakes the uploader.
 const IDLE_PASS: Duration = Duration::from_secs(30);
 
+/// How long media the cloud refused waits before it is offered again (a fixed cloud, a restored
+/// device): never a tight loop, never given up on while it is on the Pi.
+const REFUSED_RETRY: Duration = Duration::from_secs(600);
+
 /// Counts shared with the status and the tests.
 #[derive(Debug, Default)]
 pub struct MediaCounters {
@@ -92,7 +96,7 @@ enum Outcome {
     Done,
     /// Try again later (the API did not answer, or refused for now).
     Later(String),
-    /// This entry cannot go (the cloud refuses it for good); skip it until restart.
+    /// The cloud refuses this entry as it is; offer it again only after `REFUSED_RETRY`.
     Refused(String),
 }
 
@@ -104,7 +108,7 @@ struct Uploader {
 impl Uploader {
     fn run(self, rx: Receiver<()>) {
         let mut backoff = Backoff::new(self.setup.retry_base, self.setup.retry_max);
-        let mut refused: std::collections::HashSet<Uuid> = Default::default();
+        let mut refused: std::collections::HashMap<Uuid, std::time::Instant> = Default::default();
         while !self.stop.load(Ordering::SeqCst) {
             self.apply_retention();
             let wait = match self.pass(&mut refused) {
@@ -128,7 +132,10 @@ impl Uploader {
     }
 
     /// Uploads every pending entry; stops at the first one that must wait.
-    fn pass(&self, refused: &mut std::collections::HashSet<Uuid>) -> Result<(), String> {
+    fn pass(
+        &self,
+        refused: &mut std::collections::HashMap<Uuid, std::time::Instant>,
+    ) -> Result<(), String> {
         let entries = self.setup.spool.entries().map_err(|e| e.to_string())?;
         let mut pending: Vec<QueueEntry> = entries.into_iter().filter(|e| !e.uploaded).collect();
         self.setup
@@ -143,7 +150,10 @@ impl Uploader {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            if refused.contains(&entry.id()) {
+            if refused
+                .get(&entry.id())
+                .is_some_and(|at| at.elapsed() < REFUSED_RETRY)
+            {
                 continue;
             }
             match self.upload(client, &entry) {
@@ -160,8 +170,9 @@ impl Uploader {
                 Outcome::Later(reason) => return Err(reason),
                 Outcome::Refused(reason) => {
                     tracing::error!(media_id = %entry.id(), kind = entry.manifest.kind(), %reason,
-                        "the cloud refuses this media; kept on the Pi, not retried until restart");
-                    refused.insert(entry.id());
+                        retry_in_s = REFUSED_RETRY.as_secs(),
+                        "the cloud refuses this media; kept on the Pi and offered again later");
+                    refused.insert(entry.id(), std::time::Instant::now());
                 }
             }
         }
@@ -267,7 +278,8 @@ impl Uploader {
 fn classify(e: UploadError) -> Outcome {
     match e {
         UploadError::Conflict(reason) => Outcome::Refused(reason),
-        UploadError::Failed { status, message } if (400..500).contains(&status) => {
+        // A request the cloud will refuse again as it is (bad manifest, too large, gone).
+        UploadError::Failed { status, message } if matches!(status, 400 | 404 | 410 | 413) => {
             Outcome::Refused(format!("HTTP {status}: {message}"))
         }
         other => Outcome::Later(other.to_string()),
