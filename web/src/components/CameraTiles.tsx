@@ -5,7 +5,7 @@
  * arrives, so a camera that starts streaming appears. Without camera routes on the cloud (404) the
  * section says there is no camera; it never shows an error for that, nor a fake video.
  */
-import { useEffect, useReducer, useRef, useState } from 'react';
+import { useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { ApiClient } from '../api/client';
 import { useI18n } from '../i18n';
 import type { CameraView, SnapshotView } from '../types/protocol';
@@ -78,10 +78,10 @@ function CameraTile({ camera, api, onTrouble }: { camera: CameraView; api: ApiCl
  * each image, so the browser does not fetch it again every 15 s.
  */
 function useStableUrl(snapshot: SnapshotView | null): string | undefined {
-  const kept = useRef<{ id: string; url: string } | null>(null);
-  if (!snapshot) kept.current = null;
-  else if (kept.current?.id !== snapshot.id) kept.current = { id: snapshot.id, url: snapshot.url };
-  return kept.current?.url;
+  const id = snapshot?.id;
+  const url = snapshot?.url;
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  return useMemo(() => url, [id]);
 }
 
 function LiveTile({
