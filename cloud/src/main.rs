@@ -115,6 +115,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 fn main() -> anyhow::Result<()> {
+    install_crypto_provider();
     let cli = Cli::parse();
     init_logging();
     let config = Config::load(cli.config.as_deref())?;
@@ -247,4 +248,10 @@ fn cli_audit(
         detail,
         source: None,
     }
+}
+
+/// TLS (MQTT over `mqtts://`, S3 over HTTPS) uses aws-lc-rs. Two rustls providers are compiled in
+/// (the S3 client brings ring), so rustls cannot pick one by itself: name it once, first.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

@@ -153,6 +153,8 @@ fn try_connect(
     let mut options = MqttOptions::new(unique("probe-"), "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
     if let Some(ca) = tls_ca {
+        // Two rustls providers are compiled in (aws-lc-rs, and ring from the S3 client): name one.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         options.set_transport(Transport::Tls(TlsConfiguration::Simple {
             ca: ca.to_vec(),
             alpn: None,

@@ -33,6 +33,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // TLS uses aws-lc-rs; name it, since a workspace build may compile ring into rustls too and
+    // rustls then cannot pick a provider by itself.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -11,8 +11,8 @@
 //! backoff, logging each state change once.
 //!
 //! ```no_run
-//! # use vigie_edge::recorder::{live::{LiveConfig, LivePublisher}, Recorder, SyntheticSource};
-//! # fn f(recorder: &mut Recorder<SyntheticSource>, token: String) -> Result<(), vigie_edge::recorder::RecorderError> {
+//! # use vigie_edge::recorder::{live::{LiveConfig, LivePublisher}, Recorder};
+//! # fn f(recorder: &mut Recorder, token: String) -> Result<(), vigie_edge::recorder::RecorderError> {
 //! let config = LiveConfig::new("rtsp://cloud.example:8554/live/pi-1", "pi-1", token);
 //! let publisher = LivePublisher::start(config, recorder.parameters(), recorder.packet_time_base())?;
 //! recorder.set_tap(publisher.tap());
