@@ -231,6 +231,11 @@ impl Uploader {
                 status: 0,
                 message: format!("reading the file: {e}"),
             })?;
+        if read == 0 && status.received == status.size {
+            // The cloud has every byte but did not finish (it stopped after the last chunk): an
+            // empty chunk at the end asks it to check and store the file.
+            return client.patch_chunk(id, status.received, &[]);
+        }
         if read == 0 {
             return Err(UploadError::Failed {
                 status: 0,
