@@ -10,6 +10,8 @@
 //!    of body → [`UploadStatus`]. An offset other than `received` is refused with 409 and the status
 //!    (the client resumes from `received`). The chunk that completes the file is checked against the
 //!    manifest's size and SHA-256: a mismatch is refused with 422 and the upload starts again from 0.
+//!    When the cloud holds every byte but did not finish (it stopped after the last chunk), an
+//!    empty `PATCH` at offset `size` asks it to check and store the file.
 //! 3. `GET /api/media/{id}` → [`UploadStatus`] (where to resume after a restart).
 
 use chrono::{DateTime, Utc};
