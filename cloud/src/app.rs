@@ -124,11 +124,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let staging = crate::media::Staging::open(&config.data_dir.join("uploads"))
         .context("cannot open the upload staging directory")?;
     // The same registry the live gateway fills: `/api/cameras` lists a streaming camera as live.
-    let media = web::Data::new(api::MediaState::new(
-        media_store,
-        staging,
-        cameras.clone(),
-    ));
+    let media = web::Data::new(api::MediaState::new(media_store, staging, cameras.clone()));
     let allowed_origins = state.allowed_origins.clone();
     let max_body = config.max_body_bytes;
     let console_dir = config.console_dir.clone();
