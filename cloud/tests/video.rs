@@ -187,6 +187,13 @@ fn a_clip_recorded_offline_reaches_the_cloud_byte_identical_with_its_snapshot_an
         .unwrap()
         .to_owned();
 
+    let readyz = format!("{edge_base}/readyz");
+    wait_for(
+        "the edge to count 2 pending media",
+        Duration::from_secs(30),
+        || get_json(&agent, &readyz, None).1["media"]["pending"] == 2,
+    );
+
     // The link returns.
     cloud.restart();
     let token = cloud.login("admin", "correct horse battery");
@@ -209,6 +216,17 @@ fn a_clip_recorded_offline_reaches_the_cloud_byte_identical_with_its_snapshot_an
         Duration::from_secs(30),
         || queue(&media).iter().all(|e| e["uploaded"] == true),
     );
+    let mut ready = serde_json::Value::Null;
+    wait_for(
+        "the edge to count both uploaded",
+        Duration::from_secs(10),
+        || {
+            ready = get_json(&agent, &readyz, None).1;
+            ready["media"]["uploaded"] == 2
+        },
+    );
+    assert_eq!(ready["media"]["pending"], 0, "{ready}");
+    assert_eq!(ready["media"]["lost"], 0, "{ready}");
 
     // Byte-identical, through the signed link a <video> element would use (no header).
     let clip_url = format!(

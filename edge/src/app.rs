@@ -157,6 +157,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         refused: outbox.refused.clone(),
         dropped: outbox.dropped.clone(),
         sensors,
+        media: video.as_ref().map(|v| v.counters.clone()),
     };
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(1)
@@ -188,6 +189,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// The camera, its media outbox and the uploader, when `[video]` names a camera.
 struct Video {
     camera: Addr<CameraActor>,
+    counters: std::sync::Arc<MediaCounters>,
     uploader: UploaderHandle,
     uploader_thread: std::thread::JoinHandle<()>,
 }
@@ -226,6 +228,7 @@ fn start_video(
             None
         }
     };
+    let counters = std::sync::Arc::new(MediaCounters::default());
     let (uploader, uploader_thread) = crate::media::uploader::spawn(UploaderSetup {
         client,
         spool: spool.clone(),
@@ -237,7 +240,7 @@ fn start_video(
         retry_base: config.api.retry_base,
         retry_max: config.api.retry_max,
         clock: clock.clone(),
-        counters: std::sync::Arc::new(MediaCounters::default()),
+        counters: counters.clone(),
     })
     .context("starting the media uploader")?;
     let setup = CameraSetup {
@@ -257,6 +260,7 @@ fn start_video(
     let camera = Supervisor::start(move |_| actor);
     Ok(Some(Video {
         camera,
+        counters,
         uploader,
         uploader_thread,
     }))

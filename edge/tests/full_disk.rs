@@ -128,6 +128,7 @@ async fn a_full_disk_refuses_new_events_with_503_keeps_the_stored_ones_and_recov
             simulated: true,
             all: vec![mat],
         },
+        media: None,
     };
     let app = test::init_service(App::new().configure(http::configure(state))).await;
     let post = || async {

@@ -142,6 +142,7 @@ fn state(r: &Rig, simulated: bool, all: Vec<SensorHandle>) -> AppState {
         refused: r.refused.clone(),
         dropped: r.dropped.clone(),
         sensors: Sensors { simulated, all },
+        media: None,
     }
 }
 

@@ -18,6 +18,20 @@ pub struct ReadyBody {
     pub refused_events: u64,
     /// Unsent events the outbox's size or age bound ever dropped (each reported by a gap record).
     pub dropped_events: u64,
+    /// The media outbox, when the Pi has a camera.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaBody>,
+}
+
+/// Clips and snapshots: waiting for the cloud, confirmed since start, and lost to retention.
+#[derive(Serialize)]
+pub struct MediaBody {
+    /// Clips and snapshots on the Pi the cloud does not have yet (as of the uploader's last pass).
+    pub pending: u64,
+    /// Confirmed by the cloud (size and SHA-256) since start.
+    pub uploaded: u64,
+    /// Deleted by the retention bounds before the cloud had them, since start.
+    pub lost: u64,
 }
 
 pub async fn healthz() -> HttpResponse {
@@ -30,6 +44,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         queue_depth: state.depth.get(),
         refused_events: state.refused.get(),
         dropped_events: state.dropped.get(),
+        media: state.media.as_ref().map(|m| {
+            use std::sync::atomic::Ordering::Relaxed;
+            MediaBody {
+                pending: m.pending.load(Relaxed),
+                uploaded: m.uploaded.load(Relaxed),
+                lost: m.dropped_unsent.load(Relaxed),
+            }
+        }),
     };
     if body.readiness.ready {
         HttpResponse::Ok().json(body)

@@ -18,6 +18,8 @@ pub struct AppState {
     pub refused: RefusedCount,
     pub dropped: DroppedCount,
     pub sensors: Sensors,
+    /// The media outbox's counts, when the Pi has a camera.
+    pub media: Option<std::sync::Arc<crate::media::MediaCounters>>,
 }
 
 /// Registers every route (used by the server and by in-process tests).

@@ -162,8 +162,13 @@ impl Uploader {
                         .spool
                         .mark_uploaded(entry.id())
                         .map_err(|e| e.to_string())?;
-                    self.setup.counters.uploaded.fetch_add(1, Ordering::Relaxed);
-                    self.setup.counters.pending.fetch_sub(1, Ordering::Relaxed);
+                    // Pending first: whoever sees the upload counted sees it no longer pending.
+                    let _ = self.setup.counters.pending.fetch_update(
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                        |n| Some(n.saturating_sub(1)),
+                    );
+                    self.setup.counters.uploaded.fetch_add(1, Ordering::SeqCst);
                     tracing::info!(media_id = %entry.id(), kind = entry.manifest.kind(),
                         size = entry.size(), "media uploaded");
                 }
