@@ -123,6 +123,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("cannot open the media store")?;
     let staging = crate::media::Staging::open(&config.data_dir.join("uploads"))
         .context("cannot open the upload staging directory")?;
+    match crate::media::sweep_staging(&staging, &state.store) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(
+            removed,
+            "staging files of finished or unknown uploads removed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "sweeping the upload staging directory failed"),
+    }
     // The same registry the live gateway fills: `/api/cameras` lists a streaming camera as live.
     let media = web::Data::new(api::MediaState::new(media_store, staging, cameras.clone()));
     let allowed_origins = state.allowed_origins.clone();

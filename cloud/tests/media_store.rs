@@ -45,6 +45,23 @@ fn snapshot(device_id: &str, event: Option<Uuid>, taken_ms: i64) -> SnapshotTake
 }
 
 store_tests! {
+    fn the_staging_sweep_keeps_only_files_of_unfinished_uploads(db) {
+        let store = db.open();
+        let dir = tempfile::tempdir().unwrap();
+        let staging = vigie_cloud::media::Staging::open(dir.path()).unwrap();
+        let unfinished = MediaManifest::Snapshot(snapshot("pi-1", None, 0));
+        let finished = MediaManifest::Snapshot(snapshot("pi-1", None, 1));
+        for m in [&unfinished, &finished] {
+            store.begin_upload(m, at(2)).unwrap();
+            staging.append(m.id(), 0, b"part").unwrap();
+        }
+        assert!(store.complete_upload(finished.id(), at(3)).unwrap());
+        let unknown = Uuid::now_v7();
+        staging.append(unknown, 0, b"stray").unwrap();
+        assert_eq!(vigie_cloud::media::sweep_staging(&staging, &store).unwrap(), 2);
+        assert_eq!(staging.ids().unwrap(), vec![unfinished.id()]);
+    }
+
     fn a_clip_announced_twice_is_stored_once_and_other_metadata_changes_nothing(db) {
         let store = db.open();
         let c = clip("pi-1", vec![Uuid::now_v7()], 0);

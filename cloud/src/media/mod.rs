@@ -30,6 +30,25 @@ use uuid::Uuid;
 pub use range::{ByteRange, RangeError};
 pub use staging::Staging;
 
+/// Removes staging files no upload needs any more: those of uploads already complete (a stop
+/// between storing the file and removing its staging copy) and those the database does not know.
+/// Incomplete uploads keep theirs, however old: their Pi resumes them when it is back. Run before
+/// the API starts serving. Returns how many files were removed.
+pub fn sweep_staging(
+    staging: &Staging,
+    store: &crate::store::Store,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let mut removed = 0;
+    for id in staging.ids()? {
+        let needed = store.get_upload(id)?.is_some_and(|u| !u.complete);
+        if !needed {
+            staging.remove(id)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// What went wrong with the media store.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {

@@ -93,6 +93,27 @@ impl Staging {
         Ok((total, hex::encode(hasher.finalize())))
     }
 
+    /// The uploads with a staging file.
+    pub fn ids(&self) -> Result<Vec<Uuid>, MediaError> {
+        let failed = |source| MediaError::Staging {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(failed)? {
+            let name = entry.map_err(failed)?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name
+                .strip_suffix(".part")
+                .and_then(|s| Uuid::try_parse(s).ok())
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     /// Removes the staging file; one already gone is fine.
     pub fn remove(&self, id: Uuid) -> Result<(), MediaError> {
         match std::fs::remove_file(self.path(id)) {
