@@ -254,7 +254,9 @@ pub fn try_read_hls(
     if realtime {
         cmd.arg("-re");
     }
+    // Every decoded picture once, as decoded (no frame duplicated or dropped to a constant rate).
     cmd.args(["-i", url, "-frames:v", &frames.to_string()])
+        .args(["-fps_mode", "passthrough"])
         .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -280,6 +282,18 @@ pub fn try_read_hls(
         ));
     }
     Ok(out)
+}
+
+/// The frames from the first picture of the camera on: a reader joining the live playlist may
+/// start in a segment that begins mid-GOP (segments shorter than the GOP are cut by time), and the
+/// pictures before the next keyframe are the decoder's concealment, not the camera's (a browser's
+/// Media Source waits for the keyframe instead). The camera's pictures carry consecutive counters.
+pub fn from_first_picture(counters: &[u64]) -> &[u64] {
+    let start = counters
+        .windows(3)
+        .position(|w| w[0] > 0 && w[1] == w[0] + 1 && w[2] == w[1] + 1)
+        .unwrap_or(counters.len());
+    &counters[start..]
 }
 
 /// Seconds between the frame's burned-in time and the moment the reader had it.
