@@ -33,6 +33,41 @@ fn camera_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// Starts `vigie-edge` as `device` with the synthetic camera, the cloud's embedded broker on
+/// `broker_port` and its API, plus `env`; the process and its HTTP base URL, once it answers.
+fn start_camera_edge(
+    dir: &Path,
+    device: &str,
+    broker_port: u16,
+    cloud: &Cloud,
+    token: &str,
+    env: &[(&str, String)],
+) -> (Proc, String) {
+    let port = free_port();
+    let mut cmd = Command::new(bin("vigie-edge"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(camera_config(dir))
+        .env("VIGIE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("VIGIE_EDGE_DEVICE_ID", device)
+        .env(
+            "VIGIE_EDGE_MQTT_URL",
+            format!("mqtt://127.0.0.1:{broker_port}"),
+        )
+        .env("VIGIE_EDGE_API_URL", &cloud.base)
+        .env("VIGIE_EDGE_TOKEN", token)
+        .env("VIGIE_EDGE_DATA_DIR", dir.join(device))
+        .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"));
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let mut edge = Proc::spawn("vigie-edge", cmd, &dir.join(format!("edge-{device}.log")));
+    let base = format!("http://127.0.0.1:{port}");
+    edge.wait_until_ok(&format!("{base}/healthz"), Duration::from_secs(30));
+    (edge, base)
+}
+
 /// Decodes `bytes` (any format FFmpeg reads) to 8-bit grey frames and reads each one's counter.
 fn counters(dir: &Path, name: &str, bytes: &[u8]) -> Vec<u64> {
     let path = dir.join(name);
@@ -119,27 +154,14 @@ fn a_clip_recorded_offline_reaches_the_cloud_byte_identical_with_its_snapshot_an
     // The cloud (API and its embedded broker) goes down before the Pi starts: fully offline.
     cloud.proc.kill9();
 
-    let config = camera_config(dir.path());
-    let port = free_port();
-    let data = dir.path().join("pi-cam");
-    let mut cmd = Command::new(bin("vigie-edge"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("VIGIE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("VIGIE_EDGE_DEVICE_ID", "pi-cam")
-        .env(
-            "VIGIE_EDGE_MQTT_URL",
-            format!("mqtt://127.0.0.1:{broker_port}"),
-        )
-        .env("VIGIE_EDGE_API_URL", &cloud.base)
-        .env("VIGIE_EDGE_TOKEN", &device_token)
-        .env("VIGIE_EDGE_DATA_DIR", &data)
-        .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"));
-    let mut edge = Proc::spawn("vigie-edge", cmd, &dir.path().join("edge.log"));
-    let edge_base = format!("http://127.0.0.1:{port}");
-    edge.wait_until_ok(&format!("{edge_base}/healthz"), Duration::from_secs(30));
+    let (mut edge, edge_base) = start_camera_edge(
+        dir.path(),
+        "pi-cam",
+        broker_port,
+        &cloud,
+        &device_token,
+        &[],
+    );
 
     // Let the pre-roll fill (5 s), then trigger.
     std::thread::sleep(Duration::from_secs(6));
@@ -306,31 +328,14 @@ fn the_live_view_of_a_real_edge_is_read_from_the_api_by_ffmpeg() {
     );
     cloud.add_user("viewer", "viewer", "correct horse battery");
     let device_token = cloud.add_device("pi-live");
-    let config = camera_config(dir.path());
-    let port = free_port();
-    let mut cmd = Command::new(bin("vigie-edge"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("VIGIE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("VIGIE_EDGE_DEVICE_ID", "pi-live")
-        .env(
-            "VIGIE_EDGE_MQTT_URL",
-            format!("mqtt://127.0.0.1:{broker_port}"),
-        )
-        .env("VIGIE_EDGE_API_URL", &cloud.base)
-        .env("VIGIE_EDGE_TOKEN", &device_token)
-        .env("VIGIE_EDGE_DATA_DIR", dir.path().join("pi-live"))
-        .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "VIGIE_EDGE_LIVE_URL",
-            format!("rtsp://127.0.0.1:{rtsp_port}/live/{{device}}"),
-        );
-    let mut edge = Proc::spawn("vigie-edge", cmd, &dir.path().join("edge-live.log"));
-    edge.wait_until_ok(
-        &format!("http://127.0.0.1:{port}/healthz"),
-        Duration::from_secs(30),
+    let live_url = format!("rtsp://127.0.0.1:{rtsp_port}/live/{{device}}");
+    let (mut edge, _) = start_camera_edge(
+        dir.path(),
+        "pi-live",
+        broker_port,
+        &cloud,
+        &device_token,
+        &[("VIGIE_EDGE_LIVE_URL", live_url)],
     );
 
     let token = cloud.login("viewer", "correct horse battery");

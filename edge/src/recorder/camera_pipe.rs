@@ -7,14 +7,10 @@
 //! (so a clip or a live viewer can start at any keyframe), a keyframe every N frames. It is killed
 //! when the source is dropped.
 
-use std::collections::VecDeque;
 use std::io::Read;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use chrono::Utc;
-
-use super::annexb::{AccessUnit, AccessUnitSplitter};
-use super::passthrough::{H264Source, H264Unit};
+use super::passthrough::{H264Source, H264Unit, UnitStream};
 use super::{FrameFormat, RecorderError};
 
 /// The H.264 of a camera command.
@@ -23,10 +19,8 @@ pub struct PipeH264Source {
     stdout: ChildStdout,
     command: String,
     format: FrameFormat,
-    splitter: AccessUnitSplitter,
-    ready: VecDeque<AccessUnit>,
+    units: UnitStream,
     buf: Vec<u8>,
-    next: u64,
 }
 
 /// The arguments given to the camera command.
@@ -77,10 +71,8 @@ impl PipeH264Source {
             stdout,
             command: command.to_owned(),
             format,
-            splitter: AccessUnitSplitter::new(),
-            ready: VecDeque::new(),
+            units: UnitStream::new(),
             buf: vec![0; 64 * 1024],
-            next: 0,
         })
     }
 }
@@ -91,7 +83,10 @@ impl H264Source for PipeH264Source {
     }
 
     fn next_unit(&mut self) -> Result<H264Unit, RecorderError> {
-        while self.ready.is_empty() {
+        loop {
+            if let Some(unit) = self.units.pop() {
+                return Ok(unit);
+            }
             let n = self.stdout.read(&mut self.buf).map_err(|e| {
                 RecorderError::Config(format!("reading the camera command's output: {e}"))
             })?;
@@ -103,21 +98,12 @@ impl H264Source for PipeH264Source {
                     status.map_or("no status".into(), |s| s.to_string())
                 )));
             }
-            self.ready.extend(self.splitter.push(&self.buf[..n]));
+            self.units.push(&self.buf[..n]);
         }
-        let unit = self.ready.pop_front().expect("not empty");
-        let index = self.next;
-        self.next += 1;
-        Ok(H264Unit {
-            index,
-            captured_at: Utc::now(),
-            data: unit.data,
-            keyframe: unit.keyframe,
-        })
     }
 
     fn parameter_sets(&self) -> Option<Vec<u8>> {
-        self.splitter.parameter_sets()
+        self.units.parameter_sets()
     }
 }
 

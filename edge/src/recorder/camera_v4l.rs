@@ -6,7 +6,6 @@
 //! source. A camera that gives H.264 is not re-encoded: its access units go through
 //! [`super::passthrough`].
 
-use std::collections::VecDeque;
 use std::path::Path;
 
 use chrono::Utc;
@@ -18,8 +17,7 @@ use v4l::prelude::*;
 use v4l::video::Capture as _;
 use v4l::FourCC;
 
-use super::annexb::AccessUnitSplitter;
-use super::passthrough::{to_i420, H264Source, H264Unit};
+use super::passthrough::{to_i420, H264Source, H264Unit, UnitStream};
 use super::{init_ffmpeg, CameraSource, FrameFormat, RawFrame, RecorderError};
 
 /// What to ask the camera for.
@@ -107,9 +105,7 @@ pub fn open(path: &Path, wanted: Wanted, format: FrameFormat) -> Result<V4lCamer
         H264 => V4lCamera::H264(V4lH264Source {
             capture,
             format,
-            splitter: AccessUnitSplitter::new(),
-            ready: VecDeque::new(),
-            next: 0,
+            units: UnitStream::new(),
         }),
         MJPG => V4lCamera::Raw(V4lRawSource {
             capture,
@@ -192,9 +188,7 @@ impl CameraSource for V4lRawSource {
 pub struct V4lH264Source {
     capture: CameraStream,
     format: FrameFormat,
-    splitter: AccessUnitSplitter,
-    ready: VecDeque<super::annexb::AccessUnit>,
-    next: u64,
+    units: UnitStream,
 }
 
 impl H264Source for V4lH264Source {
@@ -203,23 +197,17 @@ impl H264Source for V4lH264Source {
     }
 
     fn next_unit(&mut self) -> Result<H264Unit, RecorderError> {
-        while self.ready.is_empty() {
+        loop {
+            if let Some(unit) = self.units.pop() {
+                return Ok(unit);
+            }
             let bytes = self.capture.next()?;
-            self.ready.extend(self.splitter.push(bytes));
+            self.units.push(bytes);
         }
-        let unit = self.ready.pop_front().expect("not empty");
-        let index = self.next;
-        self.next += 1;
-        Ok(H264Unit {
-            index,
-            captured_at: Utc::now(),
-            data: unit.data,
-            keyframe: unit.keyframe,
-        })
     }
 
     fn parameter_sets(&self) -> Option<Vec<u8>> {
-        self.splitter.parameter_sets()
+        self.units.parameter_sets()
     }
 }
 

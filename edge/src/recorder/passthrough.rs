@@ -37,6 +37,44 @@ impl H264Source for Box<dyn H264Source> {
     }
 }
 
+/// An H.264 byte stream (Annex B) cut into pictures, numbered from 0 and stamped with the time
+/// each is taken: what every byte-stream camera source shares.
+#[derive(Debug, Default)]
+pub struct UnitStream {
+    splitter: super::annexb::AccessUnitSplitter,
+    ready: std::collections::VecDeque<super::annexb::AccessUnit>,
+    next: u64,
+}
+
+impl UnitStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes as they arrive from the camera.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.ready.extend(self.splitter.push(bytes));
+    }
+
+    /// The next complete picture, if the bytes so far hold one.
+    pub fn pop(&mut self) -> Option<H264Unit> {
+        let unit = self.ready.pop_front()?;
+        let index = self.next;
+        self.next += 1;
+        Some(H264Unit {
+            index,
+            captured_at: chrono::Utc::now(),
+            data: unit.data,
+            keyframe: unit.keyframe,
+        })
+    }
+
+    /// The latest SPS and PPS seen.
+    pub fn parameter_sets(&self) -> Option<Vec<u8>> {
+        self.splitter.parameter_sets()
+    }
+}
+
 impl H264Unit {
     pub fn packet(&self) -> EncodedPacket {
         EncodedPacket::new(self.data.clone(), self.index as i64, self.keyframe)
