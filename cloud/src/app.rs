@@ -44,10 +44,12 @@ fn mqtt_options(config: &Config) -> MqttOptions {
         options.set_credentials(user.clone(), password.clone());
     }
     options.set_keep_alive(Duration::from_secs(30));
-    options.set_max_packet_size(
-        protocol::MAX_PAYLOAD_BYTES * 4,
-        protocol::MAX_PAYLOAD_BYTES * 4,
-    );
+    // Above what any broker Vigie configures lets through (64 KiB payloads: the embedded broker's
+    // `max_payload_size`, the production Mosquitto's `message_size_limit`) plus the longest topic:
+    // a message over rumqttc's limit breaks the connection, and a persistent session would then
+    // redeliver it forever. What passes but is too large for the protocol is acked as invalid.
+    const INCOMING_MAX: usize = protocol::MAX_PAYLOAD_BYTES * 4 + 128 * 1024;
+    options.set_max_packet_size(INCOMING_MAX, protocol::MAX_PAYLOAD_BYTES * 4);
     options
 }
 

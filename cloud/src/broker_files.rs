@@ -1,15 +1,25 @@
-//! The Mosquitto side of device identities, generated from the database so a deployment mounts it:
-//! a password file (each provisioned, unrevoked device: username = device id, its password's `$7$`
-//! hash; and the cloud's own user) and an ACL file. The ACL is what binds a message to the
-//! credentials that sent it: a device may publish only under its own id in each topic and read only
-//! its own ack; the cloud reads every device's messages and writes the acks. After a change
-//! (`device add`, `device revoke`), write the files again and reload Mosquitto (SIGHUP).
+//! The Mosquitto side of device identities, generated from the database so a deployment mounts it
+//! beside the production config (`charts/vigie/files/mosquitto.conf`): two password files, one per
+//! listener ([`DEVICES_PASSWD`]: each provisioned, unrevoked device, username = device id, its
+//! password's `$7$` hash; [`CLOUD_PASSWD`]: the cloud's own user), so a device's password works
+//! only on the devices' listener and the cloud's only on the cloud's; and an ACL file ([`ACL`]).
+//! The ACL is what binds a message to the credentials that sent it: a device may publish only under
+//! its own id in each topic and read only its own ack; the cloud reads every device's messages and
+//! writes the acks. After a change (`device add`, `device revoke`), write the files again and
+//! reload Mosquitto (SIGHUP).
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use protocol::TopicPrefix;
+
+/// The devices' password file (the Pis' listener).
+pub const DEVICES_PASSWD: &str = "devices.passwd";
+/// The cloud's password file (the cloud's listener).
+pub const CLOUD_PASSWD: &str = "cloud.passwd";
+/// The ACL, shared by both listeners.
+pub const ACL: &str = "acl";
 
 /// The ACL for `prefix`, with the cloud's user `cloud_user`.
 pub fn acl(prefix: &TopicPrefix, cloud_user: &str) -> String {

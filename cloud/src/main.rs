@@ -11,7 +11,9 @@ use vigie_cloud::auth::{
     device_token_hash, hash_password, mosquitto_hash, new_device_token, new_mqtt_password,
     PasswordCost, Role,
 };
-use vigie_cloud::broker_files::{acl, password_file, write_file};
+use vigie_cloud::broker_files::{
+    acl, password_file, write_file, ACL, CLOUD_PASSWD, DEVICES_PASSWD,
+};
 use vigie_cloud::config::Config;
 use vigie_cloud::store::Store;
 
@@ -211,20 +213,22 @@ fn main() -> anyhow::Result<()> {
                 "the cloud's MQTT password must have at least 16 characters"
             );
             let store = open_store(&config)?;
-            let mut entries = store.mqtt_credentials()?;
+            let entries = store.mqtt_credentials()?;
             anyhow::ensure!(
                 !entries.iter().any(|(id, _)| *id == cloud_user),
                 "a device is named {cloud_user:?}, the cloud's MQTT user: revoke it, or pass \
                  another --cloud-user"
             );
-            entries.push((cloud_user.clone(), mosquitto_hash(cloud_password)));
-            let passwd = write_file(&out, "passwd", &password_file(&entries), 0o640)?;
-            let acl_path = write_file(&out, "acl", &acl(&config.topic_prefix, &cloud_user), 0o640)?;
+            let devices = write_file(&out, DEVICES_PASSWD, &password_file(&entries), 0o640)?;
+            let cloud = [(cloud_user.clone(), mosquitto_hash(cloud_password))];
+            write_file(&out, CLOUD_PASSWD, &password_file(&cloud), 0o640)?;
+            write_file(&out, ACL, &acl(&config.topic_prefix, &cloud_user), 0o640)?;
             eprintln!(
-                "wrote {} ({} devices) and {}; reload Mosquitto (SIGHUP) to apply",
-                passwd.display(),
-                entries.len() - 1,
-                acl_path.display()
+                "wrote {} ({} devices), {CLOUD_PASSWD} and {ACL} in {}; reload Mosquitto (SIGHUP) \
+                 to apply",
+                devices.display(),
+                entries.len(),
+                out.display()
             );
             Ok(())
         }

@@ -1,8 +1,11 @@
-//! Device identities at the broker, against a real Mosquitto the test starts on a free loopback
-//! port with TLS, the password file and the ACL `vigie-cloud broker-config` writes: a provisioned
-//! Pi's events reach the database over TLS; a device cannot publish as another (nothing stored);
-//! plain TCP, a client that does not trust the broker's CA, a wrong password and a revoked device
-//! are all refused.
+//! Device identities at the broker, against a real Mosquitto the test starts from the production
+//! config (`charts/vigie/files/mosquitto.conf`, only its listeners moved to free loopback ports and
+//! its `/mosquitto/` paths to a temporary directory) with the password files and the ACL
+//! `vigie-cloud broker-config` writes: a provisioned Pi's events reach the database over TLS; a
+//! device cannot publish as another (nothing stored), cannot log in on the cloud's listener, and
+//! cannot take the ingest's session by naming its client id; an oversized message is dropped by
+//! the broker and the ingest goes on; plain TCP, a client that does not trust the broker's CA, a
+//! wrong password and a revoked device are all refused.
 
 mod support;
 
@@ -103,36 +106,103 @@ fn cloud_cli(env: &[(String, String)], args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The production Mosquitto, on two free loopback ports: the Pis' listener and the cloud's.
 struct TlsBroker {
     proc: Proc,
+    /// The Pis' listener (8883 in production).
     port: u16,
+    /// The cloud's listener (8884 in production).
+    cloud_port: u16,
+    log: PathBuf,
+}
+
+/// The uid and gid of the `mosquitto` user, which Mosquitto started as root switches to.
+fn mosquitto_user() -> (u32, u32) {
+    let id = |flag: &str| {
+        let out = Command::new("id")
+            .args([flag, "mosquitto"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the mosquitto user exists (Debian package mosquitto)"
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+/// `dir/broker`, `dir/tls` and `dir/data` and what is in them, owned by the mosquitto user.
+fn give_to_mosquitto(dir: &Path) {
+    let (uid, gid) = mosquitto_user();
+    for sub in ["broker", "tls", "data"] {
+        let sub = dir.join(sub);
+        std::os::unix::fs::chown(&sub, Some(uid), Some(gid)).unwrap();
+        for entry in std::fs::read_dir(&sub).unwrap() {
+            std::os::unix::fs::chown(entry.unwrap().path(), Some(uid), Some(gid)).unwrap();
+        }
+    }
 }
 
 impl TlsBroker {
+    /// Starts Mosquitto from the production config. `dir` holds `broker/` (what `broker-config`
+    /// wrote) and `pki/`; the config's `/mosquitto/auth`, `/mosquitto/tls` and `/mosquitto/data`
+    /// become `dir/broker`, `dir/tls` and `dir/data`, owned by the user Mosquitto runs as.
     fn start(dir: &Path) -> TlsBroker {
-        let port = free_port();
-        let template =
-            std::fs::read_to_string(workspace().join("cloud/tests/fixtures/mosquitto-tls.conf.in"))
-                .unwrap();
-        let conf = dir.join("mosquitto-tls.conf");
-        let text = template
-            .replace("{PORT}", &port.to_string())
-            .replace("{DIR}", &dir.display().to_string());
+        let (port, cloud_port) = (free_port(), free_port());
+        let production =
+            std::fs::read_to_string(workspace().join("charts/vigie/files/mosquitto.conf")).unwrap();
+        let root = dir.display().to_string();
+        let text = production
+            .replace("listener 8883\n", &format!("listener {port} 127.0.0.1\n"))
+            .replace(
+                "listener 8884\n",
+                &format!("listener {cloud_port} 127.0.0.1\n"),
+            )
+            .replace("/mosquitto/auth/", &format!("{root}/broker/"))
+            .replace("/mosquitto/", &format!("{root}/"));
+        assert!(!text.contains("/mosquitto/") && text.contains(&format!("listener {cloud_port}")));
+        let tls = dir.join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        for name in ["server.pem", "server.key"] {
+            std::fs::copy(dir.join("pki").join(name), tls.join(name)).unwrap();
+        }
+        give_to_mosquitto(dir);
+        // The temporary directory is 0700: let the mosquitto user through (not list) it.
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+        let conf = dir.join("mosquitto.conf");
         std::fs::write(&conf, text).unwrap();
         let mut cmd = Command::new("mosquitto");
         cmd.arg("-c").arg(&conf);
-        let proc = Proc::spawn("mosquitto", cmd, &dir.join("mosquitto-tls.log"));
+        let log = dir.join("mosquitto-tls.log");
+        let proc = Proc::spawn("mosquitto", cmd, &log);
         wait_for("the TLS broker to listen", Duration::from_secs(10), || {
-            port_open(port)
+            port_open(port) && port_open(cloud_port)
         });
-        TlsBroker { proc, port }
+        TlsBroker {
+            proc,
+            port,
+            cloud_port,
+            log,
+        }
     }
 
-    /// Mosquitto re-reads its password file and ACL on SIGHUP (asynchronously: callers wait for
-    /// the effect they need).
-    fn reload(&self) {
+    /// Mosquitto re-reads its password files and ACL on SIGHUP (asynchronously: callers wait for
+    /// the effect they need). Files written again since are given to its user first, as a
+    /// deployment's volume would.
+    fn reload(&self, dir: &Path) {
+        give_to_mosquitto(dir);
         let pid = self.proc.child.id() as i32;
         assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -150,8 +220,19 @@ fn try_connect(
     tls_ca: Option<&[u8]>,
     credentials: Option<(&str, &str)>,
 ) -> Result<Client, String> {
-    let mut options = MqttOptions::new(unique("probe-"), "127.0.0.1", port);
+    connect_as(&unique("probe-"), port, tls_ca, credentials)
+}
+
+/// [`try_connect`] with a chosen client id.
+fn connect_as(
+    client_id: &str,
+    port: u16,
+    tls_ca: Option<&[u8]>,
+    credentials: Option<(&str, &str)>,
+) -> Result<Client, String> {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
+    options.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(ca) = tls_ca {
         // Two rustls providers are compiled in (aws-lc-rs, and ring from the S3 client): name one.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -249,10 +330,15 @@ fn site() -> Site {
             &password_file,
         ],
     );
-    let passwd = std::fs::read_to_string(dir.path().join("broker/passwd")).unwrap();
+    let devices_passwd = std::fs::read_to_string(dir.path().join("broker/devices.passwd")).unwrap();
+    let cloud_passwd = std::fs::read_to_string(dir.path().join("broker/cloud.passwd")).unwrap();
     assert!(
-        passwd.contains("dev-a:$7$") && passwd.contains("vigie-cloud:$7$"),
-        "{passwd}"
+        devices_passwd.contains("dev-a:$7$") && !devices_passwd.contains("vigie-cloud:"),
+        "{devices_passwd}"
+    );
+    assert!(
+        cloud_passwd.starts_with("vigie-cloud:$7$") && !cloud_passwd.contains("dev-a"),
+        "{cloud_passwd}"
     );
     let broker = TlsBroker::start(dir.path());
     let ca = std::fs::read(pki.join("ca.pem")).unwrap();
@@ -260,7 +346,7 @@ fn site() -> Site {
     env.extend([
         (
             "VIGIE_MQTT_URL".into(),
-            format!("mqtts://127.0.0.1:{}", broker.port),
+            format!("mqtts://127.0.0.1:{}", broker.cloud_port),
         ),
         (
             "VIGIE_MQTT_CA_FILE".into(),
@@ -477,7 +563,7 @@ fn plain_tcp_a_foreign_ca_a_wrong_password_and_a_revoked_device_are_refused() {
             &password_file,
         ],
     );
-    site.broker.reload();
+    site.broker.reload(site.dir.path());
     let mut revoked = String::new();
     wait_for(
         "the reloaded broker to refuse the revoked device",
@@ -505,4 +591,73 @@ fn plain_tcp_a_foreign_ca_a_wrong_password_and_a_revoked_device_are_refused() {
         &json!([]),
     );
     assert_eq!(status, 401, "the revoked device's API token");
+}
+
+#[test]
+fn a_device_naming_the_ingests_client_id_does_not_take_its_session_and_an_oversized_message_is_dropped(
+) {
+    let site = site();
+    let cloud = Cloud::start(site.dir.path(), site.env.clone());
+    let ingest_id = site
+        .env
+        .iter()
+        .find(|(k, _)| k == "VIGIE_MQTT_CLIENT_ID")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    wait_for("the ingest connected", Duration::from_secs(30), || {
+        site.broker.log().contains(&ingest_id)
+    });
+    let (a, a_password, _) = &site.devices[0];
+
+    // A device's password does not open the cloud's listener.
+    let on_cloud_listener = refused(connect_as(
+        &unique("probe-"),
+        site.broker.cloud_port,
+        Some(&site.ca),
+        Some((a, a_password)),
+    ));
+    assert!(on_cloud_listener.contains("refused"), "{on_cloud_listener}");
+
+    // dev-a names the ingest's client id on the Pis' listener: the broker replaces it by dev-a.
+    let client = connect_as(
+        &ingest_id,
+        site.broker.port,
+        Some(&site.ca),
+        Some((a, a_password)),
+    )
+    .expect("dev-a connects");
+    let topic = format!("{}/sensors/{a}/button/pressed", site.prefix);
+    // Above the broker's message_size_limit (64 KiB): acknowledged and dropped by the broker.
+    let oversized = vec![b'x'; 200 * 1024];
+    client
+        .publish(&topic, QoS::AtLeastOnce, false, oversized)
+        .unwrap();
+    client
+        .publish(&topic, QoS::AtLeastOnce, false, envelope(a, 1))
+        .unwrap();
+    wait_for(
+        "dev-a's event stored after the oversized message",
+        Duration::from_secs(30),
+        || pg_device_events(&site.db.url(), a).len() == 1,
+    );
+    let log = site.broker.log();
+    assert!(
+        !log.contains(&format!("Client {ingest_id} already connected")),
+        "the ingest's session was taken over:\n{log}"
+    );
+    assert_eq!(
+        log.matches(&format!("as {ingest_id} ")).count(),
+        1,
+        "the ingest connected once and was never disconnected:\n{log}"
+    );
+    // The ingest is still the one subscribed: a second event flows too.
+    client
+        .publish(&topic, QoS::AtLeastOnce, false, envelope(a, 2))
+        .unwrap();
+    wait_for(
+        "dev-a's second event stored",
+        Duration::from_secs(30),
+        || pg_device_events(&site.db.url(), a).len() == 2,
+    );
+    drop(cloud);
 }
