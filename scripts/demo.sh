@@ -9,6 +9,7 @@ DEMO_DIR=${VIGIE_DEMO_DIR:-$PWD/.demo}
 API_PORT=${VIGIE_DEMO_API_PORT:-8080}
 MQTT_PORT=${VIGIE_DEMO_MQTT_PORT:-1884}
 RTSP_PORT=${VIGIE_DEMO_RTSP_PORT:-8554}
+METRICS_PORT=${VIGIE_DEMO_METRICS_PORT:-9464}
 PASSWORD=${VIGIE_DEMO_PASSWORD:-vigie-demo}
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 mkdir -p "$DEMO_DIR/logs"
@@ -27,6 +28,7 @@ export VIGIE_DATA_DIR="$DEMO_DIR/cloud"
 export VIGIE_LISTEN="127.0.0.1:$API_PORT"
 export VIGIE_MQTT_LISTEN="127.0.0.1:$MQTT_PORT"
 export VIGIE_RTSP_LISTEN="127.0.0.1:$RTSP_PORT"
+export VIGIE_METRICS_LISTEN="127.0.0.1:$METRICS_PORT"
 unset VIGIE_DATABASE_URL VIGIE_MQTT_URL VIGIE_TOPIC_PREFIX
 
 if ! "$BIN/vigie-cloud" user add admin --role admin --password-stdin <<<"$PASSWORD" 2>"$DEMO_DIR/logs/user-add.log"; then
@@ -70,6 +72,7 @@ cat <<MSG
   Login           admin / $PASSWORD
   MQTT (embedded) 127.0.0.1:$MQTT_PORT
   RTSP (embedded) 127.0.0.1:$RTSP_PORT (the Pis push their live camera here)
+  Metrics         http://127.0.0.1:$METRICS_PORT/metrics (and /readyz with each component's state)
   Simulated Pis   pi-1 on http://127.0.0.1:9091, pi-2 on http://127.0.0.1:9092, each with a
                   synthetic camera: a sensor event gives a snapshot and a 15 s clip (5 s before it)
 

@@ -53,6 +53,28 @@ fn mqtt_options(config: &Config) -> MqttOptions {
     options
 }
 
+/// Starts the metrics listener (`/metrics`, the detailed `/readyz`, `/healthz`) beside the API, on
+/// the same actix system. Its address taken by another process: logged, and the rest runs (as the
+/// RTSP server does), so a second cloud on one machine is not stopped by its metrics.
+fn serve_ops(listen: std::net::SocketAddr, state: AppState) {
+    let bound = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(api::health::ops_routes)
+    })
+    .workers(1)
+    .tcp_nodelay(true)
+    .bind(listen);
+    match bound {
+        Ok(server) => {
+            tracing::info!(listen = %listen, "metrics and readiness details served");
+            actix_web::rt::spawn(server.shutdown_timeout(1).run());
+        }
+        Err(e) => tracing::error!(listen = %listen, error = %e,
+            "cannot listen for metrics (set VIGIE_METRICS_LISTEN to a free address); no /metrics"),
+    }
+}
+
 /// Runs the cloud until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -144,6 +166,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(console_dir = %console_dir.display(),
             "no built web console there (run `make web`); / says so");
     }
+    serve_ops(config.metrics_listen, state.clone());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(

@@ -30,6 +30,9 @@ pub enum ConfigError {
 pub struct RawConfig {
     /// HTTP listen address, `host:port` (env `VIGIE_LISTEN`).
     pub listen: Option<String>,
+    /// Where `/metrics` and the detailed `/readyz` are served, `host:port` (env
+    /// `VIGIE_METRICS_LISTEN`): never on the API's port.
+    pub metrics_listen: Option<String>,
     /// Where the SQLite database, the JWT secret and media live (env `VIGIE_DATA_DIR`).
     pub data_dir: Option<PathBuf>,
     /// `postgres://...`; unset: SQLite in the data directory (env `VIGIE_DATABASE_URL`).
@@ -89,6 +92,7 @@ pub enum MqttTarget {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub mqtt: MqttTarget,
@@ -115,6 +119,10 @@ pub struct Config {
 fn default_listen() -> &'static str {
     "127.0.0.1:8080"
 }
+fn default_metrics_listen() -> &'static str {
+    "127.0.0.1:9464"
+}
+
 fn default_rtsp_listen() -> &'static str {
     "127.0.0.1:8554"
 }
@@ -157,6 +165,7 @@ impl RawConfig {
             }
         };
         set(&mut self.listen, "VIGIE_LISTEN");
+        set(&mut self.metrics_listen, "VIGIE_METRICS_LISTEN");
         set(&mut self.database_url, "VIGIE_DATABASE_URL");
         set(&mut self.mqtt_url, "VIGIE_MQTT_URL");
         set(&mut self.mqtt_listen, "VIGIE_MQTT_LISTEN");
@@ -216,6 +225,22 @@ impl RawConfig {
             "listen (VIGIE_LISTEN)",
             nonempty(self.listen).as_deref().unwrap_or(default_listen()),
         )?;
+        let metrics_listen = parse_addr(
+            "metrics_listen (VIGIE_METRICS_LISTEN)",
+            nonempty(self.metrics_listen)
+                .as_deref()
+                .unwrap_or(default_metrics_listen()),
+        )?;
+        if metrics_listen == listen {
+            return Err(ConfigError::Invalid {
+                key: "metrics_listen (VIGIE_METRICS_LISTEN)",
+                message: format!(
+                    "{metrics_listen} is the API's address too; metrics are served on their own \
+                     listener (default {})",
+                    default_metrics_listen()
+                ),
+            });
+        }
         let mqtt = match nonempty(self.mqtt_url) {
             None => MqttTarget::Embedded {
                 listen: parse_addr(
@@ -325,6 +350,7 @@ impl RawConfig {
         positive("token_ttl_s (VIGIE_TOKEN_TTL_S)", token_ttl_s as usize)?;
         Ok(Config {
             listen,
+            metrics_listen,
             data_dir: self.data_dir.unwrap_or_else(default_data_dir),
             database_url,
             mqtt,
@@ -443,6 +469,7 @@ mod tests {
     fn no_settings_give_the_embedded_defaults() {
         let c = with_env(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.metrics_listen.to_string(), "127.0.0.1:9464");
         assert_eq!(
             c.mqtt,
             MqttTarget::Embedded {

@@ -35,7 +35,7 @@ fn outbox_depth(agent: &ureq::Agent, edge: &Edge) -> u64 {
 
 /// The cloud's `/readyz`: (HTTP status, the ingest component's state).
 fn cloud_readiness(agent: &ureq::Agent, cloud: &Cloud) -> (u16, String) {
-    let (status, body) = get_json(agent, &format!("{}/readyz", cloud.base), None);
+    let (status, body) = get_json(agent, &format!("{}/readyz", cloud.ops), None);
     let ingest = body["components"]["ingest"]["state"]
         .as_str()
         .unwrap_or_default()

@@ -160,6 +160,7 @@ impl Cloud {
             ("VIGIE_MQTT_URL", format!("mqtt://127.0.0.1:{mqtt_port}")),
             ("VIGIE_MQTT_CLIENT_ID", "vigie-cloud-bench".into()),
             ("VIGIE_LISTEN", format!("127.0.0.1:{port}")),
+            ("VIGIE_METRICS_LISTEN", format!("127.0.0.1:{}", free_port())),
             ("VIGIE_DATA_DIR", dir.join("cloud").display().to_string()),
             (
                 "VIGIE_JWT_SECRET",

@@ -103,6 +103,8 @@ fn cloud_bin() -> PathBuf {
 struct Cloud {
     _proc: Proc,
     base: String,
+    /// The metrics listener.
+    ops: String,
     mqtt_port: u16,
     env: Vec<(&'static str, String)>,
 }
@@ -111,8 +113,10 @@ impl Cloud {
     fn start(dir: &Path) -> Cloud {
         let port = free_port();
         let mqtt_port = free_port();
+        let ops_port = free_port();
         let env = vec![
             ("VIGIE_LISTEN", format!("127.0.0.1:{port}")),
+            ("VIGIE_METRICS_LISTEN", format!("127.0.0.1:{ops_port}")),
             ("VIGIE_MQTT_LISTEN", format!("127.0.0.1:{mqtt_port}")),
             ("VIGIE_DATA_DIR", dir.join("cloud").display().to_string()),
             (
@@ -132,6 +136,7 @@ impl Cloud {
         let cloud = Cloud {
             _proc: Proc(child),
             base: format!("http://127.0.0.1:{port}"),
+            ops: format!("http://127.0.0.1:{ops_port}"),
             mqtt_port,
             env,
         };
@@ -168,7 +173,7 @@ impl Cloud {
 
     /// `vigie_ingest_inserted_total`: rows ingested over MQTT (not over the bulk API).
     fn mqtt_inserted(&self) -> u64 {
-        let (_, text) = call("GET", &format!("{}/metrics", self.base), None, None);
+        let (_, text) = call("GET", &format!("{}/metrics", self.ops), None, None);
         text.lines()
             .filter(|l| l.starts_with("vigie_ingest_inserted_total"))
             .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())

@@ -126,13 +126,14 @@ async function login(page, base) {
 async function main() {
   mkdirSync(OUT, { recursive: true });
   tmp = mkdtempSync(join(tmpdir(), 'vigie-e2e-'));
-  const [apiPort, mqttPort, edgePort, rtspPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [apiPort, mqttPort, edgePort, rtspPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${apiPort}`;
   const edge = `http://127.0.0.1:${edgePort}`;
   const env = { ...process.env };
   for (const k of ['VIGIE_DATABASE_URL', 'VIGIE_MQTT_URL', 'VIGIE_TOPIC_PREFIX', 'VIGIE_CONFIG']) delete env[k];
   Object.assign(env, {
     VIGIE_LISTEN: `127.0.0.1:${apiPort}`,
+    VIGIE_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
     VIGIE_MQTT_LISTEN: `127.0.0.1:${mqttPort}`,
     VIGIE_DATA_DIR: join(tmp, 'cloud'),
     VIGIE_CONSOLE_DIR: join(WEB, 'dist'),

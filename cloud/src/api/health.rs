@@ -1,5 +1,8 @@
 //! `/healthz` (the process is alive), `/readyz` (every required component is ready and the database
-//! answers), `/metrics` (Prometheus text).
+//! answers), `/metrics` (Prometheus text). On the API's port `/readyz` gives its status code and
+//! nothing else; the detailed readiness and the metrics are on the metrics listener
+//! ([`ops_routes`]), which a deployment keeps inside the cluster: component names, failure reasons
+//! and per-device counters are not for the Internet.
 
 use actix_web::{web, HttpResponse};
 use actors::ComponentState;
@@ -10,7 +13,39 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
 }
 
+/// The metrics listener's routes: `/healthz`, the detailed `/readyz`, `/metrics`.
+pub fn ops_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// `/readyz` on the API's port: 200 or 503, with no detail.
+pub async fn readyz_status(state: web::Data<AppState>) -> HttpResponse {
+    let ready = readiness(&state).await.ready;
+    let (mut response, text) = if ready {
+        (HttpResponse::Ok(), "ready\n")
+    } else {
+        (HttpResponse::ServiceUnavailable(), "not ready\n")
+    };
+    response
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
+}
+
+/// `/readyz` on the metrics listener: the status and each component's state.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let readiness = readiness(&state).await;
+    let mut response = if readiness.ready {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response.json(readiness)
+}
+
+/// Pings the database, records it as a component, and reads the registry.
+async fn readiness(state: &AppState) -> actors::health::Readiness {
     let store = state.store.clone();
     let db = web::block(move || store.ping()).await;
     let db_state = match db {
@@ -23,13 +58,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         },
     };
     state.health.set("database", db_state);
-    let readiness = state.health.readiness();
-    let mut response = if readiness.ready {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
-    };
-    response.json(readiness)
+    state.health.readiness()
 }
 
 /// The ingest counters, then per-device gauges of missing and dropped events (read from the store;

@@ -6,7 +6,7 @@ mod caller;
 pub mod console;
 mod error;
 mod events;
-mod health;
+pub mod health;
 pub mod live;
 mod login;
 mod media;
@@ -64,8 +64,17 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(json_errors)
         .app_data(query_errors)
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
+        .route("/readyz", web::get().to(health::readyz_status))
+        .route(
+            "/metrics",
+            web::get().to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiFailure::NotFound(
+                    "metrics are served on their own listener (VIGIE_METRICS_LISTEN, default \
+                     127.0.0.1:9464), not on the API's port"
+                        .into(),
+                ))
+            }),
+        )
         .service(
             web::scope("/api")
                 .route("/auth/login", web::post().to(login::login))

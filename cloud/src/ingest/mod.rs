@@ -345,7 +345,11 @@ impl Actor for Ingest {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        // Deliveries are bounded upstream (the broker's in-flight window), so the mailbox is not:
+        // actix's largest buffer, `usize::MAX >> 2`. Above it (`usize::MAX` was set here) every
+        // later clone of an `Addr<Ingest>` overflows actix's sender count and panics in debug
+        // builds (found when a second HTTP server cloned the app state after the ingest started).
+        ctx.set_mailbox_capacity(usize::MAX >> 2);
         self.policy.apply(&self.clock, ctx);
     }
 }

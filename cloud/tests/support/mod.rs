@@ -549,7 +549,7 @@ pub fn post_json(
 /// A counter from `GET /metrics`.
 pub fn metric(cloud: &Cloud, name: &str) -> u64 {
     let mut resp = agent()
-        .get(&format!("{}/metrics", cloud.base))
+        .get(&format!("{}/metrics", cloud.ops))
         .call()
         .unwrap();
     let text = resp.body_mut().read_to_string().unwrap();
@@ -575,6 +575,8 @@ pub fn external_services(db_url: &str, mqtt_url: &str, prefix: &str) -> Vec<(Str
 pub struct Cloud {
     pub proc: Proc,
     pub base: String,
+    /// The metrics listener: `/metrics` and the detailed `/readyz`.
+    pub ops: String,
     pub env: Vec<(String, String)>,
     pub dir: PathBuf,
 }
@@ -584,6 +586,11 @@ impl Cloud {
     pub fn start(dir: &Path, mut env: Vec<(String, String)>) -> Cloud {
         let port = free_port();
         env.push(("VIGIE_LISTEN".into(), format!("127.0.0.1:{port}")));
+        let ops_port = free_port();
+        env.push((
+            "VIGIE_METRICS_LISTEN".into(),
+            format!("127.0.0.1:{ops_port}"),
+        ));
         if !env.iter().any(|(k, _)| k == "VIGIE_RTSP_LISTEN") {
             // Each cloud its own RTSP port: tests run in parallel.
             env.push((
@@ -602,6 +609,7 @@ impl Cloud {
         let mut cloud = Cloud {
             proc: Proc::spawn("vigie-cloud", Command::new("true"), &dir.join("unused.log")),
             base: format!("http://127.0.0.1:{port}"),
+            ops: format!("http://127.0.0.1:{ops_port}"),
             env,
             dir: dir.to_owned(),
         };
