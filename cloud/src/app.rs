@@ -77,7 +77,7 @@ fn serve_ops(listen: std::net::SocketAddr, state: AppState) {
 
 /// Runs the cloud until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
+    crate::files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let (url, dir) = (config.database_url.clone(), config.data_dir.clone());
     let store = web::block(move || Store::open(url.as_deref(), &dir))
@@ -167,11 +167,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "no built web console there (run `make web`); / says so");
     }
     serve_ops(config.metrics_listen, state.clone());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(
                 api::origin::refuse_foreign_origin,
             ))
+            .wrap(actix_web::middleware::from_fn(api::body_deadline::enforce))
             .wrap(api::origin::cors(allowed_origins.clone()))
             .wrap(api::origin::security_headers())
             .app_data(web::Data::new(state.clone()))
@@ -181,6 +183,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .configure(|c| api::console::configure(c, &console_dir))
     })
     .tcp_nodelay(true)
+    // Per worker: one actix worker a core.
+    .max_connections(config.max_connections.div_ceil(workers))
+    .workers(workers)
     .bind(config.listen)
     .with_context(|| format!("cannot listen on {}", config.listen))?
     .shutdown_timeout(5)

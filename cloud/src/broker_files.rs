@@ -8,8 +8,6 @@
 //! writes the acks. After a change (`device add`, `device revoke`), write the files again and
 //! reload Mosquitto (SIGHUP).
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use protocol::TopicPrefix;
@@ -56,28 +54,16 @@ pub fn password_file(entries: &[(String, String)]) -> String {
         .collect()
 }
 
-/// Writes `contents` to `dir/name` with `mode`, atomically (a temporary file renamed over it), so
-/// a broker reloading at that moment reads the old file or the new one, never half of one.
+/// Writes `contents` to `dir/name` with `mode`, atomically (see [`crate::files::write_atomic`]),
+/// so a broker reloading at that moment reads the old file or the new one, never half of one.
 pub fn write_file(dir: &Path, name: &str, contents: &str, mode: u32) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
+    crate::files::write_atomic(dir, name, contents.as_bytes(), mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn the_acl_binds_each_device_to_its_own_topics_under_the_prefix() {

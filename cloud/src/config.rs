@@ -55,6 +55,8 @@ pub struct RawConfig {
     pub ws_buffer: Option<usize>,
     /// Largest `POST /api/events` body in bytes (env `VIGIE_MAX_BODY_BYTES`).
     pub max_body_bytes: Option<usize>,
+    /// Most open connections to the API, WebSockets included (env `VIGIE_MAX_CONNECTIONS`).
+    pub max_connections: Option<usize>,
     /// The built web console (`web/dist`) served at `/` (env `VIGIE_CONSOLE_DIR`).
     pub console_dir: Option<PathBuf>,
     /// The ingest's MQTT username on an external broker (env `VIGIE_MQTT_USERNAME`).
@@ -103,6 +105,7 @@ pub struct Config {
     pub ingest_max_batch: usize,
     pub ws_buffer: usize,
     pub max_body_bytes: usize,
+    pub max_connections: usize,
     pub console_dir: PathBuf,
     pub allowed_origins: Vec<String>,
     /// The ingest's MQTT identity: username and password (read from its file at start).
@@ -142,6 +145,9 @@ const DEFAULT_TOKEN_TTL_S: u64 = 3600;
 const DEFAULT_MAX_BATCH: usize = 1000;
 const DEFAULT_WS_BUFFER: usize = 1024;
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// A few cameras' consoles and Pis need tens of connections; a thousand leaves room and bounds
+/// what a flood of idle sockets can hold.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 const DEFAULT_LIVE_SEGMENT_MS: u64 = 500;
 
 impl RawConfig {
@@ -214,6 +220,7 @@ impl RawConfig {
         number(&env, "VIGIE_INGEST_MAX_BATCH", &mut self.ingest_max_batch)?;
         number(&env, "VIGIE_WS_BUFFER", &mut self.ws_buffer)?;
         number(&env, "VIGIE_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
+        number(&env, "VIGIE_MAX_CONNECTIONS", &mut self.max_connections)?;
         number(&env, "VIGIE_LIVE_SEGMENT_MS", &mut self.live_segment_ms)?;
         Ok(())
     }
@@ -370,6 +377,10 @@ impl RawConfig {
             max_body_bytes: positive(
                 "max_body_bytes (VIGIE_MAX_BODY_BYTES)",
                 self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            )?,
+            max_connections: positive(
+                "max_connections (VIGIE_MAX_CONNECTIONS)",
+                self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             )?,
             allowed_origins,
             live_source,

@@ -3,7 +3,7 @@
 //! Code map: [`config`] (settings from file and env), [`store`] (the only module that speaks SQL),
 //! [`auth`] (JWT, passwords, device tokens), [`broker`] (the embedded MQTT broker), [`ingest`] (the
 //! MQTT ingest actor and its pure batcher), [`hub`] (WebSocket fan-out), [`api`] (HTTP routes),
-//! [`app`] (wiring it all together).
+//! [`app`] (wiring it all together), [`files`] (private directories, atomic writes).
 
 pub mod api;
 pub mod app;
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod broker;
 pub mod broker_files;
 pub mod config;
+pub mod files;
 pub mod hub;
 pub mod ingest;
 pub mod live;

@@ -110,7 +110,7 @@ fn init_logging() {
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
+    vigie_cloud::files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     Store::open(config.database_url.as_deref(), &config.data_dir)
         .context("cannot open the database")

@@ -1,6 +1,7 @@
 //! The metrics listener against a real `vigie-cloud` on its embedded defaults: `/metrics` and the
 //! detailed `/readyz` answer there and only there; the API's port gives `/readyz` as a status code
-//! with no component names or failure reasons, and `/metrics` is not found on it.
+//! with no component names or failure reasons, and `/metrics` is not found on it. The data
+//! directory it creates (database, JWT secret, staged uploads, media) is 0700.
 
 mod support;
 
@@ -48,4 +49,9 @@ fn metrics_and_readiness_details_are_served_on_the_metrics_listener_only() {
         "{detailed}"
     );
     assert_eq!(metric(&cloud, "vigie_ingest_inserted_total"), 0);
+
+    use std::os::unix::fs::PermissionsExt;
+    let data = dir.path().join("cloud");
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the data directory {}", data.display());
 }

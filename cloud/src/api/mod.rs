@@ -2,6 +2,7 @@
 //! `/healthz`, `/readyz`, `/metrics`. The media routes need a [`MediaState`] beside [`AppState`].
 
 mod admin;
+pub mod body_deadline;
 mod caller;
 pub mod console;
 mod error;

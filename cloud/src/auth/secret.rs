@@ -80,7 +80,7 @@ fn create(path: &Path) -> Result<Vec<u8>, SecretError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(write_error)?;
+        crate::files::private_dir(dir).map_err(write_error)?;
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);

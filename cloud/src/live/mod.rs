@@ -86,7 +86,7 @@ pub fn start(settings: LiveSettings, store: Store, cameras: LiveCameras) -> Resu
         source,
     })?;
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
-    std::fs::create_dir_all(&settings.dir).map_err(|source| LiveError::Io {
+    crate::files::private_dir(&settings.dir).map_err(|source| LiveError::Io {
         what: "creating the live directory",
         path: settings.dir.clone(),
         source,

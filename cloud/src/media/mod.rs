@@ -147,7 +147,7 @@ impl MediaStore {
     }
 
     fn local(dir: &FsPath) -> Result<MediaStore, MediaError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        crate::files::private_dir(dir).map_err(|e| {
             MediaError::Config(format!(
                 "cannot create the media directory {}: {e}",
                 dir.display()

@@ -31,7 +31,7 @@ pub enum Appended {
 impl Staging {
     /// Uses (and creates) `dir`.
     pub fn open(dir: &Path) -> Result<Staging, MediaError> {
-        std::fs::create_dir_all(dir).map_err(|source| MediaError::Staging {
+        crate::files::private_dir(dir).map_err(|source| MediaError::Staging {
             path: dir.to_owned(),
             source,
         })?;

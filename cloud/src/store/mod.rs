@@ -114,7 +114,7 @@ impl Store {
                 ))
             }
             None => {
-                std::fs::create_dir_all(data_dir).map_err(|e| {
+                crate::files::private_dir(data_dir).map_err(|e| {
                     StoreError::Unavailable(format!(
                         "cannot create the data directory {}: {e}",
                         data_dir.display()
