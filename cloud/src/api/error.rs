@@ -55,9 +55,15 @@ impl ResponseError for ApiFailure {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiFailure::Internal(detail) = self {
-            tracing::error!(%detail, "internal API error");
-        }
+        // What went wrong inside stays in the log: a client gets a reference to quote.
+        let message = match self {
+            ApiFailure::Internal(detail) => {
+                let reference = format!("{:08x}", rand::random::<u32>());
+                tracing::error!(%detail, %reference, "internal API error");
+                format!("internal error (reference {reference}); the cloud's log has the details")
+            }
+            other => other.to_string(),
+        };
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiFailure::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
@@ -68,9 +74,7 @@ impl ResponseError for ApiFailure {
         if let ApiFailure::TooManyRequests { retry_after_s, .. } = self {
             response.insert_header(("Retry-After", retry_after_s.to_string()));
         }
-        response.json(ApiError {
-            error: self.to_string(),
-        })
+        response.json(ApiError { error: message })
     }
 }
 
@@ -79,8 +83,9 @@ impl From<StoreError> for ApiFailure {
         match e {
             StoreError::Invalid(m) => ApiFailure::BadRequest(m),
             StoreError::Conflict(m) => ApiFailure::BadRequest(m),
-            StoreError::Unavailable(m) => {
-                ApiFailure::Unavailable(format!("database unavailable: {m}"))
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "the database is unavailable");
+                ApiFailure::Unavailable("the database is unavailable; try again shortly".into())
             }
             StoreError::Internal(m) => ApiFailure::Internal(m),
         }
@@ -100,4 +105,43 @@ where
     T: Send + 'static,
 {
     Ok(actix_web::web::block(f).await??)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(failure: ApiFailure) -> String {
+        let response = failure.error_response();
+        let bytes = actix_web::body::to_bytes(response.into_body());
+        let bytes = futures_util::FutureExt::now_or_never(bytes)
+            .expect("a JSON body is ready at once")
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_internal_error_or_a_database_outage_shows_no_detail_to_the_client() {
+        let internal = body(ApiFailure::from(StoreError::Internal(
+            "relation \"events\" does not exist at 10.1.2.3".into(),
+        )));
+        assert!(internal.contains("reference"), "{internal}");
+        assert!(
+            !internal.contains("events") && !internal.contains("10.1.2.3"),
+            "{internal}"
+        );
+        let outage = body(ApiFailure::from(StoreError::Unavailable(
+            "connection to server at \"db.internal\" (10.1.2.3), port 5432 failed".into(),
+        )));
+        assert!(outage.contains("unavailable"), "{outage}");
+        assert!(
+            !outage.contains("db.internal") && !outage.contains("5432"),
+            "{outage}"
+        );
+        let bad = body(ApiFailure::BadRequest("limit must be 1..=500".into()));
+        assert!(
+            bad.contains("limit must be 1..=500"),
+            "the client's own mistakes are explained"
+        );
+    }
 }

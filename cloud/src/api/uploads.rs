@@ -81,7 +81,10 @@ impl From<MediaError> for ApiFailure {
             MediaError::Missing(m) => ApiFailure::NotFound(format!(
                 "the media file {m} is missing from the media store"
             )),
-            other => ApiFailure::Unavailable(other.to_string()),
+            other => {
+                tracing::warn!(error = %other, "the media store failed");
+                ApiFailure::Unavailable("the media store is unavailable; try again shortly".into())
+            }
         }
     }
 }
