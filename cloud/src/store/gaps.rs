@@ -12,7 +12,7 @@ use protocol::GapRecord;
 use super::conn::Db;
 use super::devices::{self as device_rows, SeenDevice};
 use super::schema::device_gaps;
-use super::{clamp_i64, ms, to_u64, StoreError};
+use super::{ms, to_u64, StoreError};
 
 /// What recording a gap record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,12 @@ pub(super) fn record(
     received_at: DateTime<Utc>,
 ) -> Result<GapOutcome, StoreError> {
     let device = gap.device.as_str();
-    let first = seq_i64(gap.first_seq)?;
-    let last = seq_i64(gap.last_seq)?;
+    let refuse = |why: String| StoreError::Invalid(format!("gap record of {device}: {why}"));
+    let first = super::seq_i64(gap.first_seq).map_err(refuse)?;
+    let last = super::seq_i64(gap.last_seq).map_err(refuse)?;
+    if last < first {
+        return Err(refuse(format!("the range {first}..={last} is empty")));
+    }
     let received_ms = ms(received_at);
     conn.transaction(|conn| {
         let progress = device_rows::touch(conn, &[SeenDevice::new(device, last, received_ms)])?;
@@ -62,6 +66,7 @@ pub(super) fn record(
                         values,
                     ))
                     .execute(conn)?;
+                // Both ends are in 1..=2^62 and first <= last: no overflow.
                 last - first + 1
             }
             Some(known_last) if known_last < last => {
@@ -108,14 +113,4 @@ pub(super) fn ranges(conn: &mut Db) -> Result<BTreeMap<String, Vec<(i64, i64)>>,
         out.entry(device).or_default().push((first, last));
     }
     Ok(out)
-}
-
-fn seq_i64(seq: u64) -> Result<i64, StoreError> {
-    if seq > i64::MAX as u64 {
-        return Err(StoreError::Invalid(format!(
-            "gap record: seq {seq} is above the largest storable ({})",
-            i64::MAX
-        )));
-    }
-    Ok(clamp_i64(seq))
 }
