@@ -6,7 +6,9 @@
 //!   later events still flow;
 //! - an envelope with `seq` 2^63 (and a gap record up to 2^63) is refused by validation and other
 //!   devices' events are stored, also after a restart on the same persistent session;
-//! - overlapping gap records near the 2^62 bound leave `GET /api/devices` answering 200.
+//! - overlapping gap records near the 2^62 bound leave `GET /api/devices` answering 200;
+//! - a device's clip announcement naming another device's event gives that event no clip, and
+//!   one naming 65 events is refused.
 //!
 //! The batch test runs its own Mosquitto (`fixtures/mosquitto-plain.conf.in`): the machine's one
 //! sends a client at most 20 unacked QoS 1 messages (`max_inflight_messages`), so a batch held
@@ -366,5 +368,76 @@ fn the_device_list_answers_200_after_overlapping_gap_records_near_the_bound() {
     assert_eq!(
         labelled_metric(&cloud, "vigie_device_lost_events", "device", device),
         MAX_SEQ
+    );
+}
+
+#[test]
+fn a_clip_announced_with_another_devices_event_gives_that_event_no_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDatabase::create();
+    let prefix = unique("poison-");
+    let cloud = Cloud::start(
+        dir.path(),
+        external_services(&db.url(), "mqtt://127.0.0.1:1883", &prefix),
+    );
+    cloud.add_user("admin", "admin", "correct horse battery");
+    let token = cloud.login("admin", "correct horse battery");
+    let publisher = Publisher::connect(1883);
+    let (attacker, victim) = ("dev-m", "dev-v");
+    let (own_event, victim_event) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    publisher.publish(
+        format!("{prefix}/sensors/{victim}/button/pressed"),
+        &envelope(victim_event, victim, 1),
+    );
+    wait_for("the victim's event", Duration::from_secs(30), || {
+        pg_device_events(&db.url(), victim).len() == 1
+    });
+    let clip = |event_ids: Vec<uuid::Uuid>| {
+        json!({
+            "schema_version": 1, "clip_id": uuid::Uuid::now_v7(), "device": attacker,
+            "trigger_offsets_ms": event_ids.iter().map(|_| 5000).collect::<Vec<_>>(),
+            "event_ids": event_ids,
+            "started_at": "2026-12-03T13:00:00.000Z", "ended_at": "2026-12-03T13:00:15.000Z",
+            "duration_ms": 15000, "size_bytes": 1234, "sha256": "ab".repeat(32),
+            "codec": "h264", "width": 640, "height": 480, "fps": 25
+        })
+    };
+    let linking = clip(vec![victim_event, own_event]);
+    let too_many = clip((0..65).map(|_| uuid::Uuid::now_v7()).collect());
+    let captured = format!("{prefix}/video/{attacker}/captured");
+    publisher.publish(captured.clone(), &linking);
+    publisher.publish(captured, &too_many);
+    publisher.publish(
+        format!("{prefix}/sensors/{attacker}/button/pressed"),
+        &envelope(own_event, attacker, 1),
+    );
+    wait_for("the attacker's own event", Duration::from_secs(30), || {
+        pg_device_events(&db.url(), attacker).len() == 1
+    });
+    wait_for("the 65-event clip refused", Duration::from_secs(10), || {
+        labelled_metric(&cloud, "vigie_ingest_invalid_total", "device", attacker) >= 1
+    });
+    assert_eq!(metric(&cloud, "vigie_ingest_clips_announced_total"), 1);
+
+    let agent = agent();
+    let media = |event: uuid::Uuid| {
+        let (status, body) = get_json(
+            &agent,
+            &format!("{}/api/events/{event}/media", cloud.base),
+            Some(&token),
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    assert!(
+        media(victim_event)["clip"].is_null(),
+        "{}",
+        media(victim_event)
+    );
+    assert_eq!(media(own_event)["clip"]["id"], linking["clip_id"]);
+    assert_eq!(
+        media(own_event)["clip"]["event_ids"],
+        json!([own_event]),
+        "the clip's links leave out the other device's event"
     );
 }
