@@ -169,6 +169,14 @@ store_tests! {
         assert!(store.list_devices().unwrap().iter().all(|d| d.id.as_str() != "pi-2"));
     }
 
+    fn overlapping_gap_records_count_each_dropped_seq_once(db) {
+        let store = db.open();
+        assert_eq!(store.record_gap(&gap("pi-1", 1, 10), at(1)).unwrap().newly_dropped, 10);
+        assert_eq!(store.record_gap(&gap("pi-1", 5, 12), at(2)).unwrap().newly_dropped, 2);
+        assert_eq!(store.record_gap(&gap("pi-1", 3, 8), at(3)).unwrap().newly_dropped, 0);
+        assert_eq!(view(&store, "pi-1").lost_events, 12);
+    }
+
     fn rows_stored_before_the_bound_do_not_overflow_the_acked_seq_walk(db) {
         let store = db.open();
         // A gap record up to the largest BIGINT, as an older build let it in.

@@ -17,7 +17,8 @@ use super::{ms, to_u64, StoreError};
 /// What recording a gap record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GapOutcome {
-    /// Seqs this record covers that no earlier record of the device did (0 for a repeat).
+    /// Seqs this record covers that no earlier record of the device did (0 for a repeat, and
+    /// overlapping records count a seq once).
     pub newly_dropped: u64,
     /// The device's acked_seq afterwards.
     pub acked_seq: u64,
@@ -44,6 +45,7 @@ pub(super) fn record(
             .get(device)
             .ok_or_else(|| StoreError::Internal(format!("the row of device {device} vanished")))?
             .acked_seq;
+        let covered_before = device_rows::covered_from(&device_ranges(conn, device)?, 1)?;
         let known: Option<i64> = device_gaps::table
             .find((device, first))
             .select(device_gaps::last_seq)
@@ -56,7 +58,7 @@ pub(super) fn record(
             device_gaps::dropped_at.eq(ms(gap.dropped_at)),
             device_gaps::received_at.eq(received_ms),
         );
-        let newly = match known {
+        match known {
             None => {
                 diesel::insert_into(device_gaps::table)
                     .values((
@@ -66,17 +68,17 @@ pub(super) fn record(
                         values,
                     ))
                     .execute(conn)?;
-                // Both ends are in 1..=2^62 and first <= last: no overflow.
-                last - first + 1
             }
             Some(known_last) if known_last < last => {
                 diesel::update(device_gaps::table.find((device, first)))
                     .set(values)
                     .execute(conn)?;
-                last - known_last
             }
-            Some(_) => 0,
-        };
+            Some(_) => {}
+        }
+        let covered_after = device_rows::covered_from(&device_ranges(conn, device)?, 1)?;
+        // Records are only added or extended: the union never shrinks.
+        let newly = covered_after.saturating_sub(covered_before).max(0);
         let after = super::events::walk(conn, device, before)?;
         if after != before {
             device_rows::set_acked(conn, &[(device, after)])?;
@@ -96,6 +98,15 @@ pub(super) fn covering(conn: &mut Db, device: &str, seq: i64) -> Result<Option<i
         .filter(device_gaps::last_seq.ge(seq))
         .select(diesel::dsl::max(device_gaps::last_seq))
         .first::<Option<i64>>(conn)?)
+}
+
+/// `(first_seq, last_seq)` of every gap record of `device`, ascending.
+fn device_ranges(conn: &mut Db, device: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(device_gaps::table
+        .filter(device_gaps::device.eq(device))
+        .select((device_gaps::first_seq, device_gaps::last_seq))
+        .order(device_gaps::first_seq.asc())
+        .load(conn)?)
 }
 
 /// Per device: `(first_seq, last_seq)` of every gap record, ascending.
