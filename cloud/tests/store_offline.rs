@@ -1,12 +1,16 @@
 //! The store's side of offline mode, on both backends: gap records let acked_seq pass over events a
 //! device dropped, seqs still missing are counted in the device view, and events are listed by the
-//! corrected time.
+//! corrected time. Seqs are bounded at 2^62: overlapping gap records near the bound, and rows
+//! stored before the bound up to the largest BIGINT, neither overflow the acked_seq walk nor the
+//! device view's counts.
 
 #[macro_use]
 mod store_support;
 
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
 use protocol::api::DeviceView;
-use protocol::{GapReason, GapRecord, SCHEMA_VERSION};
+use protocol::{GapReason, GapRecord, MAX_SEQ, SCHEMA_VERSION};
 use store_support::*;
 use vigie_cloud::store::{EventFilter, Store};
 
@@ -20,6 +24,23 @@ fn gap(device_id: &str, first_seq: u64, last_seq: u64) -> GapRecord {
         oldest_at: at(first_seq as i64),
         newest_at: at(last_seq as i64),
         dropped_at: at(1_000_000),
+    }
+}
+
+/// Runs `sql` on the test database behind the store's back (rows the store would not write now).
+fn execute(db: &TestDb, sql: &str) {
+    match db.url() {
+        Some(url) => PgConnection::establish(url)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+        None => {
+            let path = db.data_dir().join(vigie_cloud::store::SQLITE_FILE);
+            SqliteConnection::establish(path.to_str().unwrap())
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap()
+        }
     }
 }
 
@@ -125,5 +146,50 @@ store_tests! {
         let (v, _) = store.record_status(&status, at(5)).unwrap();
         assert_eq!((v.api_reachable, v.clock_offset_ms), (Some(false), Some(-2500)));
         assert_eq!(view(&store, "pi-1").api_reachable, Some(false));
+    }
+
+    fn overlapping_gap_records_near_the_bound_keep_the_device_view_right(db) {
+        let store = db.open();
+        for first in 1..=4 {
+            store.record_gap(&gap("pi-1", first, MAX_SEQ), at(first as i64)).unwrap();
+        }
+        store.record_gap(&gap("pi-1", MAX_SEQ, MAX_SEQ), at(9)).unwrap();
+        // Summed, these spans are about 4 * 2^62, past i64::MAX: each seq counts once instead.
+        let v = view(&store, "pi-1");
+        assert_eq!((v.acked_seq, v.missing_events, v.lost_events), (MAX_SEQ, 0, MAX_SEQ));
+        let out = store.insert_events(&presses("pi-1", [MAX_SEQ]), at(10)).unwrap();
+        assert_eq!(out.acked[&device("pi-1")], MAX_SEQ);
+
+        // Beyond the bound the store refuses, naming the seq, and stores nothing.
+        let err = store.record_gap(&gap("pi-2", 1, MAX_SEQ + 1), at(11)).unwrap_err();
+        assert!(matches!(err, vigie_cloud::store::StoreError::Invalid(_)), "{err}");
+        assert!(err.to_string().contains(&(MAX_SEQ + 1).to_string()), "{err}");
+        let err = store.insert_events(&presses("pi-2", [1 << 63]), at(12)).unwrap_err();
+        assert!(matches!(err, vigie_cloud::store::StoreError::Invalid(_)), "{err}");
+        assert!(store.list_devices().unwrap().iter().all(|d| d.id.as_str() != "pi-2"));
+    }
+
+    fn overlapping_gap_records_count_each_dropped_seq_once(db) {
+        let store = db.open();
+        assert_eq!(store.record_gap(&gap("pi-1", 1, 10), at(1)).unwrap().newly_dropped, 10);
+        assert_eq!(store.record_gap(&gap("pi-1", 5, 12), at(2)).unwrap().newly_dropped, 2);
+        assert_eq!(store.record_gap(&gap("pi-1", 3, 8), at(3)).unwrap().newly_dropped, 0);
+        assert_eq!(view(&store, "pi-1").lost_events, 12);
+    }
+
+    fn rows_stored_before_the_bound_do_not_overflow_the_acked_seq_walk(db) {
+        let store = db.open();
+        // A gap record up to the largest BIGINT, as an older build let it in.
+        execute(db, "
+            INSERT INTO devices (id, state, created_at, max_seq) VALUES ('pi-old', 'offline', 0, 9223372036854775807);
+            INSERT INTO device_gaps (device, first_seq, last_seq, reason, oldest_at, newest_at, dropped_at, received_at)
+                VALUES ('pi-old', 2, 9223372036854775807, 'max_events', 0, 0, 0, 0);
+        ");
+        let out = store.insert_events(&presses("pi-old", [1]), at(10)).unwrap();
+        assert_eq!(out.acked[&device("pi-old")], i64::MAX as u64, "1, then the gap, then the end");
+        let out = store.insert_events(&presses("pi-old", [3]), at(11)).unwrap();
+        assert_eq!(out.acked[&device("pi-old")], i64::MAX as u64);
+        let v = view(&store, "pi-old");
+        assert_eq!((v.missing_events, v.lost_events), (0, i64::MAX as u64 - 1));
     }
 }

@@ -14,6 +14,12 @@ use crate::{decode_json, DecodeError, DeviceId, SensorId, Topic};
 /// ignored and fields added later carry defaults.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The largest sequence number accepted anywhere on the wire (an envelope's `seq`, a gap record's
+/// `first_seq` and `last_seq`): 2^62, so that `seq + 1`, a range's length and a few of them summed
+/// never overflow an `i64` (the database's column type) or a `u64`. A Pi publishing one event a
+/// millisecond would take 146 million years to reach it.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 /// The largest clock correction accepted (100 years): a Pi that booted in 1970 is about 57 years off.
 pub const MAX_CLOCK_OFFSET_MS: u64 = 100 * 366 * 24 * 3600 * 1000;
 
@@ -95,7 +101,8 @@ pub struct EventEnvelope {
     pub id: Uuid,
     /// The device that saw the event.
     pub device: DeviceId,
-    /// Per-device sequence number, from 1, without gaps on the device.
+    /// Per-device sequence number, from 1 to 2^62, without gaps on the device.
+    #[schemars(range(min = 1, max = MAX_SEQ))]
     pub seq: u64,
     /// The sensor that fired.
     pub sensor: SensorId,
@@ -144,7 +151,8 @@ impl EventEnvelope {
         serde_json::to_vec(self).expect("an envelope always serialises")
     }
 
-    /// Checks what the types alone cannot: a known kind, a sequence number from 1, a schema version.
+    /// Checks what the types alone cannot: a known kind, a sequence number from 1 to [`MAX_SEQ`], a
+    /// schema version.
     pub fn validate(&self) -> Result<(), DecodeError> {
         let field = |field: &str, reason: String| DecodeError::Field {
             what: "event",
@@ -154,8 +162,14 @@ impl EventEnvelope {
         if self.schema_version == 0 {
             return Err(field("schema_version", "must be 1 or more".into()));
         }
-        if self.seq == 0 {
-            return Err(field("seq", "must be 1 or more".into()));
+        if self.seq == 0 || self.seq > MAX_SEQ {
+            return Err(field(
+                "seq",
+                format!(
+                    "{} is out of range: must be 1 to {MAX_SEQ} (2^62)",
+                    self.seq
+                ),
+            ));
         }
         if self
             .boot_id
@@ -310,6 +324,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`seq`"));
+    }
+
+    #[test]
+    fn a_sequence_number_above_2_pow_62_is_refused_naming_the_field() {
+        let mut e = sample();
+        e.seq = MAX_SEQ;
+        assert_eq!(EventEnvelope::from_json(&e.to_json()).unwrap().seq, MAX_SEQ);
+        for seq in [MAX_SEQ + 1, 1 << 63, u64::MAX] {
+            e.seq = seq;
+            let err = EventEnvelope::from_json(&e.to_json()).unwrap_err();
+            assert!(err.to_string().contains("`seq`"), "{seq}: {err}");
+            assert!(err.to_string().contains(&seq.to_string()), "{seq}: {err}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod status;
 pub mod time;
 pub mod topic;
 
-pub use event::{EventEnvelope, EventKind, MAX_CLOCK_OFFSET_MS, SCHEMA_VERSION};
+pub use event::{EventEnvelope, EventKind, MAX_CLOCK_OFFSET_MS, MAX_SEQ, SCHEMA_VERSION};
 pub use ids::{DeviceId, IdError, SensorId};
 pub use status::{DeviceAck, DeviceState, DeviceStatus, GapReason, GapRecord};
 pub use topic::{Topic, TopicError, TopicPrefix};

@@ -33,6 +33,9 @@ pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 /// The largest clip or snapshot the cloud accepts (a 60 s clip at 1080p is ~40 MB).
 pub const MAX_MEDIA_BYTES: u64 = 512 * 1024 * 1024;
 
+/// The most events one clip may link (`event_ids`): a 60 s clip with a trigger a second fits.
+pub const MAX_CLIP_EVENTS: usize = 64;
+
 /// A clip on the Pi, complete and fsynced: published on `video/{device}/captured` once its metadata
 /// is in the outbox, and the manifest of its upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -41,7 +44,9 @@ pub struct ClipCaptured {
     /// UUIDv7 made on the Pi when the clip was closed.
     pub clip_id: Uuid,
     pub device: DeviceId,
-    /// The events whose triggers the clip covers, in order.
+    /// The events whose triggers the clip covers, in order: at most [`MAX_CLIP_EVENTS`], of the
+    /// clip's own device (the cloud counts a link to another device's event as no link).
+    #[schemars(length(max = MAX_CLIP_EVENTS))]
     pub event_ids: Vec<Uuid>,
     /// The time of the clip's first frame, by the device's clock.
     #[serde(with = "crate::time::rfc3339_ms")]
@@ -85,8 +90,14 @@ impl ClipCaptured {
         Ok(clip)
     }
 
-    /// Checks what serde cannot: hash form, sizes, times.
+    /// Checks what serde cannot: hash form, sizes, times, how many events it links.
     pub fn validate(&self) -> Result<(), String> {
+        if self.event_ids.len() > MAX_CLIP_EVENTS {
+            return Err(format!(
+                "event_ids holds {} event ids; a clip links at most {MAX_CLIP_EVENTS}",
+                self.event_ids.len()
+            ));
+        }
         check_sha256(&self.sha256)?;
         check_size(self.size_bytes)?;
         if self.ended_at < self.started_at {
@@ -369,5 +380,21 @@ mod tests {
         let mut c = clip();
         c.ended_at = c.started_at - chrono::Duration::seconds(1);
         assert!(c.validate().unwrap_err().contains("ended_at"));
+    }
+
+    #[test]
+    fn a_clip_links_at_most_64_events() {
+        let mut c = clip();
+        c.event_ids = (0..MAX_CLIP_EVENTS).map(|_| Uuid::now_v7()).collect();
+        assert!(c.validate().is_ok());
+        let payload = serde_json::to_vec(&c).unwrap();
+        let topic = Topic::ClipCaptured(c.device.clone());
+        assert!(ClipCaptured::from_mqtt(&topic, &payload).is_ok());
+        c.event_ids.push(Uuid::now_v7());
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("event_ids") && err.contains("65"), "{err}");
+        assert!(MediaManifest::Clip(c.clone()).validate().is_err());
+        let payload = serde_json::to_vec(&c).unwrap();
+        assert!(ClipCaptured::from_mqtt(&topic, &payload).is_err());
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
-use crate::{decode_json, DecodeError, DeviceId, SCHEMA_VERSION};
+use crate::{decode_json, DecodeError, DeviceId, MAX_SEQ, SCHEMA_VERSION};
 
 /// Whether a device is connected. Unknown states from newer devices are kept, not refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,12 +137,15 @@ impl GapReason {
 /// `system/{device}/gap`: the device dropped the unsent events `first_seq..=last_seq` from its
 /// outbox (its size or age bound was reached). Never silent: the cloud stores it, alerts, and lets
 /// the device's `acked_seq` pass over these seqs. A later drop right after it extends the same
-/// record (same `first_seq`, higher `last_seq`).
+/// record (same `first_seq`, higher `last_seq`). `1 <= first_seq <= last_seq <= 2^62`
+/// (`MAX_SEQ`), so a record never spans more than 2^62 seqs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GapRecord {
     pub schema_version: u32,
     pub device: DeviceId,
+    #[schemars(range(min = 1, max = MAX_SEQ))]
     pub first_seq: u64,
+    #[schemars(range(min = 1, max = MAX_SEQ))]
     pub last_seq: u64,
     pub reason: GapReason,
     /// When the first and the last dropped events happened, by the device's clock.
@@ -159,24 +162,47 @@ pub struct GapRecord {
 }
 
 impl GapRecord {
-    /// How many events the record says were dropped.
+    /// How many events the record says were dropped: 0 for a range [`GapRecord::validate`]
+    /// refuses as empty, and never an overflow whatever the fields hold.
     pub fn count(&self) -> u64 {
-        self.last_seq - self.first_seq + 1
+        self.last_seq
+            .checked_sub(self.first_seq)
+            .and_then(|n| n.checked_add(1))
+            .unwrap_or(0)
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let gap: GapRecord = decode_json("gap record", bytes)?;
-        if gap.first_seq == 0 || gap.last_seq < gap.first_seq {
-            return Err(DecodeError::Field {
-                what: "gap record",
-                field: "last_seq".into(),
-                reason: format!(
-                    "the range {}..={} is empty or starts at 0",
-                    gap.first_seq, gap.last_seq
-                ),
-            });
-        }
+        gap.validate()?;
         Ok(gap)
+    }
+
+    /// Checks what the types alone cannot: `1 <= first_seq <= last_seq <= 2^62`, which also bounds
+    /// the span at 2^62 seqs.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let field = |field: &str, reason: String| DecodeError::Field {
+            what: "gap record",
+            field: field.to_owned(),
+            reason,
+        };
+        for (name, seq) in [("first_seq", self.first_seq), ("last_seq", self.last_seq)] {
+            if seq == 0 || seq > MAX_SEQ {
+                return Err(field(
+                    name,
+                    format!("{seq} is out of range: must be 1 to {MAX_SEQ} (2^62)"),
+                ));
+            }
+        }
+        if self.last_seq < self.first_seq {
+            return Err(field(
+                "last_seq",
+                format!(
+                    "the range {}..={} is empty: last_seq must be at least first_seq",
+                    self.first_seq, self.last_seq
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -251,6 +277,39 @@ mod tests {
         bad["last_seq"] = 10.into();
         let err = GapRecord::from_json(bad.to_string().as_bytes()).unwrap_err();
         assert!(err.to_string().contains("last_seq"), "{err}");
+    }
+
+    #[test]
+    fn a_gap_record_is_bounded_at_2_pow_62_naming_the_field() {
+        let at = crate::time::parse("2026-11-27T10:00:00.000Z").unwrap();
+        let gap = |first_seq, last_seq| GapRecord {
+            schema_version: SCHEMA_VERSION,
+            device: DeviceId::new("pi-1").unwrap(),
+            first_seq,
+            last_seq,
+            reason: GapReason::MaxAge,
+            oldest_at: at,
+            newest_at: at,
+            dropped_at: at,
+        };
+        let widest = gap(1, MAX_SEQ);
+        assert_eq!(GapRecord::from_json(&widest.to_json()).unwrap(), widest);
+        assert_eq!(widest.count(), MAX_SEQ);
+        for (first, last, field) in [
+            (0, 5, "first_seq"),
+            (1 << 63, 1 << 63, "first_seq"),
+            (1, MAX_SEQ + 1, "last_seq"),
+            (1, u64::MAX, "last_seq"),
+            (9, 8, "last_seq"),
+        ] {
+            let err = GapRecord::from_json(&gap(first, last).to_json()).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{field}`")),
+                "{first}..={last}: {err}"
+            );
+        }
+        assert_eq!(gap(0, u64::MAX).count(), 0, "no overflow, even unvalidated");
+        assert_eq!(gap(9, 8).count(), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use vigie_protocol::{
-    time, DeviceId, DeviceStatus, EventEnvelope, EventKind, SensorId, Topic, TopicPrefix,
+    time, DeviceId, DeviceStatus, EventEnvelope, EventKind, SensorId, Topic, TopicPrefix, MAX_SEQ,
     SCHEMA_VERSION,
 };
 
@@ -14,7 +14,7 @@ fn envelope() -> impl Strategy<Value = EventEnvelope> {
     (
         slug(),
         slug(),
-        1u64..u64::MAX,
+        1u64..=MAX_SEQ,
         any::<u128>(),
         0i64..4_102_444_800_000,
         any::<bool>(),
@@ -46,6 +46,13 @@ proptest! {
     #[test]
     fn every_valid_envelope_round_trips(e in envelope()) {
         prop_assert_eq!(EventEnvelope::from_json(&e.to_json()).unwrap(), e);
+    }
+
+    #[test]
+    fn every_seq_above_2_pow_62_is_refused(mut e in envelope(), seq in (MAX_SEQ + 1)..=u64::MAX) {
+        e.seq = seq;
+        let err = EventEnvelope::from_json(&e.to_json()).unwrap_err();
+        prop_assert!(err.to_string().contains("`seq`"), "{}", err);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! When no commit is in flight, an arriving message starts one at once with everything waiting, so a
 //! lone event pays no batching window; while a commit runs, arrivals accumulate and go together in the
-//! next one. A failed commit puts its batch back at the front, in order, and waits for a retry.
+//! next one. A batch is in flight until the ingest has settled all of it (committed, retried after
+//! an outage, or bisected: see `bisect`), so batches never overlap and keep their order.
 //! Performance contract: `push` and `committed` are O(batch) moves, no allocation beyond the batch.
 
 use std::collections::VecDeque;
@@ -12,7 +13,6 @@ use std::collections::VecDeque;
 pub struct Batcher<T> {
     waiting: VecDeque<T>,
     in_flight: bool,
-    retry_pending: bool,
     max_batch: usize,
 }
 
@@ -21,7 +21,6 @@ impl<T> Batcher<T> {
         Batcher {
             waiting: VecDeque::new(),
             in_flight: false,
-            retry_pending: false,
             max_batch: max_batch.max(1),
         }
     }
@@ -41,25 +40,9 @@ impl<T> Batcher<T> {
         self.next()
     }
 
-    /// The commit in flight succeeded. Returns the next batch, if anything is waiting.
+    /// The batch in flight is settled. Returns the next batch, if anything is waiting.
     pub fn committed(&mut self) -> Option<Vec<T>> {
         self.in_flight = false;
-        self.next()
-    }
-
-    /// The commit in flight failed: its batch goes back to the front in order, and nothing starts until
-    /// [`Batcher::retry`] is called (after a backoff).
-    pub fn failed(&mut self, batch: Vec<T>) {
-        self.in_flight = false;
-        self.retry_pending = true;
-        for item in batch.into_iter().rev() {
-            self.waiting.push_front(item);
-        }
-    }
-
-    /// The backoff after a failure is over: returns the batch to try again.
-    pub fn retry(&mut self) -> Option<Vec<T>> {
-        self.retry_pending = false;
         self.next()
     }
 
@@ -67,11 +50,10 @@ impl<T> Batcher<T> {
     pub fn clear(&mut self) {
         self.waiting.clear();
         self.in_flight = false;
-        self.retry_pending = false;
     }
 
     fn next(&mut self) -> Option<Vec<T>> {
-        if self.in_flight || self.retry_pending || self.waiting.is_empty() {
+        if self.in_flight || self.waiting.is_empty() {
             return None;
         }
         let n = self.waiting.len().min(self.max_batch);
@@ -116,14 +98,17 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_batch_is_retried_first_and_in_order_after_the_backoff() {
+    fn nothing_starts_until_the_batch_in_flight_is_settled() {
         let mut b = Batcher::new(10);
-        let first = b.push(1).unwrap();
-        b.push(2);
-        b.failed(first);
-        assert_eq!(b.push(3), None, "nothing starts during the backoff");
-        assert_eq!(b.waiting(), 3);
-        assert_eq!(b.retry(), Some(vec![1, 2, 3]));
+        assert_eq!(b.push(1), Some(vec![1]));
+        assert_eq!(b.push(2), None);
+        assert_eq!(
+            b.push(3),
+            None,
+            "nothing starts while a batch is retried or bisected"
+        );
+        assert_eq!(b.waiting(), 2);
+        assert_eq!(b.committed(), Some(vec![2, 3]));
     }
 
     #[test]

@@ -5,14 +5,21 @@
 //!   acked only once the database commit that holds it has succeeded, so a crash or a database outage
 //!   makes the broker redeliver it, and the store's dedup by event id makes redelivery harmless.
 //! - Adaptive batches ([`Batcher`]): one commit in flight; what arrives meanwhile goes in the next one.
-//! - While the database is down nothing is acked; the batch is retried with backoff.
-//! - An invalid message is acked at once, logged and counted; it never stops the stream.
+//! - While the database is down (`StoreError::Unavailable`) nothing is acked; the batch is retried
+//!   with backoff. That is the only answer that holds a batch back.
+//! - An invalid message is acked at once, logged and counted (under the device its topic names);
+//!   it never stops the stream.
+//! - A batch the store refuses (`Invalid`, `Conflict`, or `Internal` twice in a row) is bisected
+//!   ([`bisect`]) down to the messages the store refuses on their own: those are acked, logged and
+//!   counted like invalid ones, and the rest of the batch commits. One device's bad message never
+//!   stalls every device's events.
 //! - After each commit, `system/{device}/ack` (retained) carries each touched device's highest
 //!   contiguous committed `seq` — the edge's signal to delete from its outbox.
 //! - A clip announced on `video/{device}/captured` is stored once, in the same commit-then-ack
 //!   order; the same id with other metadata is counted invalid and logged, and changes nothing.
 
 mod batcher;
+pub mod bisect;
 pub mod fault;
 mod inbound;
 mod metrics;
@@ -32,6 +39,7 @@ use rumqttc::{AsyncClient, MqttOptions, Publish, QoS};
 use tokio::sync::mpsc;
 
 pub use batcher::Batcher;
+use bisect::{Answer, Bisection, Step};
 pub use inbound::{classify, Inbound};
 pub use metrics::IngestMetrics;
 
@@ -47,6 +55,31 @@ struct Pending {
     inbound: Inbound,
 }
 
+impl Pending {
+    /// The device the message is from (its payload agrees with its topic).
+    fn device(&self) -> Option<&DeviceId> {
+        match &self.inbound {
+            Inbound::Event(e) => Some(&e.device),
+            Inbound::Status(s) => Some(&s.device),
+            Inbound::Gap(g) => Some(&g.device),
+            Inbound::Clip(c) => Some(&c.device),
+            Inbound::Ignored(_) | Inbound::Invalid(_) => None,
+        }
+    }
+
+    /// What the message is, for a log line: its kind and its id or range.
+    fn describe(&self) -> String {
+        match &self.inbound {
+            Inbound::Event(e) => format!("event {} (seq {})", e.id, e.seq),
+            Inbound::Status(_) => "status".to_owned(),
+            Inbound::Gap(g) => format!("gap record {}..={}", g.first_seq, g.last_seq),
+            Inbound::Clip(c) => format!("clip {}", c.clip_id),
+            Inbound::Ignored(what) => (*what).to_owned(),
+            Inbound::Invalid(why) => why.clone(),
+        }
+    }
+}
+
 /// What a commit did.
 struct Committed {
     events: Vec<StreamFrame>,
@@ -59,8 +92,8 @@ struct Committed {
     gaps: u64,
     dropped_by_devices: u64,
     clips_announced: u64,
-    /// Clips announced again with other metadata: refused, nothing overwritten.
-    clip_conflicts: u64,
+    /// The devices of clips announced again with other metadata: refused, nothing overwritten.
+    clip_conflicts: Vec<DeviceId>,
 }
 
 /// Work for the acker task, done strictly in order.
@@ -86,6 +119,8 @@ pub struct Ingest {
     hub: Addr<Hub>,
     prefix: TopicPrefix,
     batcher: Batcher<Pending>,
+    /// The batch being committed, part by part when the store refused it whole.
+    settling: Option<Bisection<Pending>>,
     retry: Backoff,
     metrics: Arc<IngestMetrics>,
     health: HealthRegistry,
@@ -126,6 +161,7 @@ impl Ingest {
             hub,
             prefix: settings.prefix,
             batcher: Batcher::new(settings.max_batch),
+            settling: None,
             retry: Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
             metrics,
             health,
@@ -141,6 +177,25 @@ impl Ingest {
             pump_health,
         ));
         addr
+    }
+
+    /// Starts settling `batch`: its first commit, then as [`bisect`] decides.
+    fn settle(&mut self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+        self.settling = Some(Bisection::new(batch));
+        self.commit_next(ctx);
+    }
+
+    /// Commits the next part of the batch being settled; once it is settled, the next batch.
+    fn commit_next(&mut self, ctx: &mut Context<Self>) {
+        match self.settling.as_mut().and_then(Bisection::next_part) {
+            Some(part) => self.start_commit(part, ctx),
+            None => {
+                self.settling = None;
+                if let Some(next) = self.batcher.committed() {
+                    self.settle(next, ctx);
+                }
+            }
+        }
     }
 
     fn start_commit(&mut self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
@@ -169,56 +224,97 @@ impl Ingest {
 
     fn on_commit(
         &mut self,
-        batch: Vec<Pending>,
+        part: Vec<Pending>,
         result: Result<Committed, StoreError>,
         ctx: &mut Context<Self>,
     ) {
-        match result {
-            Ok(done) => {
-                fault::after_commit();
-                self.retry.reset();
-                IngestMetrics::add(&self.metrics.commits, 1);
-                IngestMetrics::add(&self.metrics.inserted, done.inserted);
-                IngestMetrics::add(&self.metrics.duplicates, done.duplicates);
-                IngestMetrics::add(&self.metrics.statuses, done.statuses);
-                IngestMetrics::add(&self.metrics.gap_records, done.gaps);
-                IngestMetrics::add(&self.metrics.dropped_by_devices, done.dropped_by_devices);
-                IngestMetrics::add(&self.metrics.clips_announced, done.clips_announced);
-                IngestMetrics::add(&self.metrics.invalid, done.clip_conflicts);
-                self.health.set(COMPONENT, ComponentState::Ready);
-                let _ = self.acks.send(AckJob::Deliveries(
-                    batch.into_iter().map(|p| p.publish).collect(),
-                ));
-                if !done.acked.is_empty() {
-                    let _ = self.acks.send(AckJob::DeviceAcks(done.acked));
+        let Some(settling) = self.settling.as_mut() else {
+            // Restarted meanwhile: nothing of it was acked, the broker redelivers it.
+            return;
+        };
+        let answer = Answer::of(&result);
+        let messages = part.len();
+        let (done, error) = match result {
+            Ok(done) => (Some(done), None),
+            Err(e) => (None, Some(e)),
+        };
+        if error.is_some() {
+            IngestMetrics::add(&self.metrics.commit_failures, 1);
+        }
+        let error = error.map(|e| e.to_string()).unwrap_or_default();
+        match settling.answered(part, answer) {
+            Step::Acked(part) => {
+                if let Some(done) = done {
+                    self.on_committed(part, done);
                 }
-                let frames = self.worth_pushing(done.events, done.statuses_seen);
-                if !frames.is_empty() {
-                    self.hub.do_send(Broadcast(frames));
-                }
-                if let Some(next) = self.batcher.committed() {
-                    self.start_commit(next, ctx);
-                }
+                self.commit_next(ctx);
             }
-            Err(e) => {
-                IngestMetrics::add(&self.metrics.commit_failures, 1);
+            Step::Backoff => {
                 let delay = self.retry.next_delay();
-                if self.retry.attempts() == 1 {
-                    tracing::error!(error = %e, "database commit failed; holding acks and retrying with backoff");
+                if answer == Answer::Internal {
+                    tracing::error!(%error, messages,
+                        "database commit failed (internal error); holding acks and retrying once before bisecting");
+                } else if self.retry.attempts() == 1 {
+                    tracing::error!(%error, messages,
+                        "database commit failed; holding acks and retrying with backoff");
                 }
                 self.health.set(
                     COMPONENT,
                     ComponentState::Degraded {
-                        reason: format!("database: {e}"),
+                        reason: format!("database: {error}"),
                     },
                 );
-                self.batcher.failed(batch);
-                ctx.run_later(delay, |act, ctx| {
-                    if let Some(batch) = act.batcher.retry() {
-                        act.start_commit(batch, ctx);
-                    }
-                });
+                ctx.run_later(delay, |act, ctx| act.commit_next(ctx));
             }
+            Step::Split(first, second) => {
+                tracing::warn!(%error, messages, first, second,
+                    "the store refused a batch; bisecting it to find the messages it refuses");
+                self.commit_next(ctx);
+            }
+            Step::Refused(p) => {
+                self.metrics.add_invalid(p.device(), 1);
+                let event_id = match &p.inbound {
+                    Inbound::Event(e) => Some(e.id),
+                    _ => None,
+                };
+                tracing::warn!(
+                    device_id = p.device().map(DeviceId::as_str),
+                    event_id = event_id.map(tracing::field::display),
+                    topic = %p.publish.topic,
+                    %error,
+                    "the store refused {}; acked and dropped, never stored",
+                    p.describe()
+                );
+                let _ = self.acks.send(AckJob::Deliveries(vec![p.publish]));
+                self.commit_next(ctx);
+            }
+        }
+    }
+
+    /// A part committed: metrics, its acks, then the devices' acked_seq, then the hub.
+    fn on_committed(&mut self, part: Vec<Pending>, done: Committed) {
+        fault::after_commit();
+        self.retry.reset();
+        IngestMetrics::add(&self.metrics.commits, 1);
+        IngestMetrics::add(&self.metrics.inserted, done.inserted);
+        IngestMetrics::add(&self.metrics.duplicates, done.duplicates);
+        IngestMetrics::add(&self.metrics.statuses, done.statuses);
+        IngestMetrics::add(&self.metrics.gap_records, done.gaps);
+        IngestMetrics::add(&self.metrics.dropped_by_devices, done.dropped_by_devices);
+        IngestMetrics::add(&self.metrics.clips_announced, done.clips_announced);
+        for device in &done.clip_conflicts {
+            self.metrics.add_invalid(Some(device), 1);
+        }
+        self.health.set(COMPONENT, ComponentState::Ready);
+        let _ = self.acks.send(AckJob::Deliveries(
+            part.into_iter().map(|p| p.publish).collect(),
+        ));
+        if !done.acked.is_empty() {
+            let _ = self.acks.send(AckJob::DeviceAcks(done.acked));
+        }
+        let frames = self.worth_pushing(done.events, done.statuses_seen);
+        if !frames.is_empty() {
+            self.hub.do_send(Broadcast(frames));
         }
     }
 
@@ -258,8 +354,9 @@ fn commit(
         gaps: 0,
         dropped_by_devices: 0,
         clips_announced: 0,
-        clip_conflicts: 0,
+        clip_conflicts: Vec::new(),
     };
+    fault::before_commit(events)?;
     if !events.is_empty() {
         let outcome = store.insert_events(events, now)?;
         done.inserted = outcome.inserted.len() as u64;
@@ -305,7 +402,7 @@ fn commit(
             }
             Announced::Known => {}
             Announced::Conflict => {
-                done.clip_conflicts += 1;
+                done.clip_conflicts.push(clip.device.clone());
                 tracing::warn!(device_id = %clip.device, clip_id = %clip.clip_id,
                     "clip announced again with other metadata; refused, the stored one is kept");
             }
@@ -358,6 +455,7 @@ impl Supervised for Ingest {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Whatever was waiting was never acked: reconnecting makes the broker redeliver it.
         self.batcher.clear();
+        self.settling = None;
         let _ = self.client.try_disconnect();
     }
 }
@@ -380,8 +478,12 @@ impl Handler<Received> for Ingest {
                 let inbound = classify(&act.prefix, &publish.topic, &publish.payload);
                 match &inbound {
                     Inbound::Invalid(reason) => {
-                        IngestMetrics::add(&act.metrics.invalid, 1);
-                        tracing::warn!(topic = %publish.topic, %reason, "invalid message dropped");
+                        let device = Topic::parse(&act.prefix, &publish.topic)
+                            .ok()
+                            .map(|t| t.device().clone());
+                        act.metrics.add_invalid(device.as_ref(), 1);
+                        tracing::warn!(device_id = device.as_ref().map(DeviceId::as_str),
+                            topic = %publish.topic, %reason, "invalid message dropped");
                         let _ = act.acks.send(AckJob::Deliveries(vec![publish]));
                         return;
                     }
@@ -395,7 +497,7 @@ impl Handler<Received> for Ingest {
                     }
                 }
                 if let Some(batch) = act.batcher.push(Pending { publish, inbound }) {
-                    act.start_commit(batch, ctx);
+                    act.settle(batch, ctx);
                 }
             },
         );

@@ -36,7 +36,9 @@ struct DeviceRow {
 
 impl DeviceRow {
     /// The view, with what is missing and lost counted from the device's stored seqs above its
-    /// acked_seq and its gap records (`gaps`: ascending `(first_seq, last_seq)`).
+    /// acked_seq and its gap records (`gaps`: ascending `(first_seq, last_seq)`). Overlapping
+    /// records count each seq once, and every sum is checked: a row no arithmetic can hold is
+    /// reported as corrupt, never a panic or a wrapped count.
     fn into_view(self, conn: &mut Db, gaps: &[(i64, i64)]) -> Result<DeviceView, StoreError> {
         let acked = self.acked_seq;
         let mut missing = 0;
@@ -46,13 +48,27 @@ impl DeviceRow {
                 .filter(events::seq.gt(acked))
                 .count()
                 .get_result(conn)?;
-            let dropped_above: i64 = gaps
-                .iter()
-                .map(|&(first, last)| (last - first.max(acked + 1) + 1).max(0))
-                .sum();
-            missing = (self.max_seq - acked - stored_above - dropped_above).max(0);
+            let above = acked
+                .checked_add(1)
+                .ok_or_else(|| corrupt("acked_seq", format!("{acked} has no successor")))?;
+            let dropped_above = covered_from(gaps, above)?;
+            missing = self
+                .max_seq
+                .checked_sub(acked)
+                .and_then(|n| n.checked_sub(stored_above))
+                .and_then(|n| n.checked_sub(dropped_above))
+                .ok_or_else(|| {
+                    corrupt(
+                        "device seqs",
+                        format!(
+                            "max_seq {} and acked_seq {acked} do not subtract",
+                            self.max_seq
+                        ),
+                    )
+                })?
+                .max(0);
         }
-        let lost: i64 = gaps.iter().map(|&(first, last)| last - first + 1).sum();
+        let lost = covered_from(gaps, 1)?;
         Ok(DeviceView {
             missing_events: to_u64("missing events", missing)?,
             lost_events: to_u64("lost events", lost)?,
@@ -67,6 +83,30 @@ impl DeviceRow {
             acked_seq: to_u64("acked_seq", self.acked_seq)?,
         })
     }
+}
+
+/// How many seqs at or above `from` at least one of `gaps` covers (ascending by `first_seq`):
+/// the union of the ranges, so overlapping records count a seq once. Checked: a range that does
+/// not fit an `i64` count (only a corrupt row can hold one) is an error.
+pub(super) fn covered_from(gaps: &[(i64, i64)], from: i64) -> Result<i64, StoreError> {
+    let overflow = || corrupt("gap records", "their seqs overflow a count");
+    let mut total: i64 = 0;
+    // The lowest seq not counted yet; `None` once i64::MAX is counted.
+    let mut next = Some(from);
+    for &(first, last) in gaps {
+        let Some(floor) = next else { break };
+        let start = first.max(floor);
+        if last < start {
+            continue;
+        }
+        let span = last
+            .checked_sub(start)
+            .and_then(|n| n.checked_add(1))
+            .ok_or_else(overflow)?;
+        total = total.checked_add(span).ok_or_else(overflow)?;
+        next = last.checked_add(1);
+    }
+    Ok(total)
 }
 
 fn parse_state(s: &str) -> DeviceState {
@@ -300,4 +340,33 @@ pub(super) fn mqtt_credentials(conn: &mut Db) -> Result<Vec<(String, String)>, S
         .into_iter()
         .filter_map(|(id, hash)| hash.map(|h| (id, h)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covered_from;
+    use protocol::MAX_SEQ;
+
+    const MAX: i64 = MAX_SEQ as i64;
+
+    #[test]
+    fn overlapping_gap_records_count_each_seq_once() {
+        assert_eq!(covered_from(&[], 1).unwrap(), 0);
+        assert_eq!(covered_from(&[(4, 10)], 1).unwrap(), 7);
+        assert_eq!(covered_from(&[(4, 10), (6, 8), (9, 12)], 1).unwrap(), 9);
+        assert_eq!(covered_from(&[(4, 10), (20, 21)], 9).unwrap(), 4);
+        assert_eq!(covered_from(&[(4, 10)], 11).unwrap(), 0);
+    }
+
+    #[test]
+    fn records_near_the_bound_never_overflow_the_count() {
+        let near: Vec<(i64, i64)> = (1..=5).map(|first| (first, MAX)).collect();
+        assert_eq!(covered_from(&near, 1).unwrap(), MAX);
+        assert_eq!(covered_from(&near, MAX).unwrap(), 1);
+        // Rows no validation would let in are an error, not a panic.
+        assert_eq!(covered_from(&[(1, i64::MAX)], 1).unwrap(), i64::MAX);
+        assert!(covered_from(&[(0, i64::MAX)], 0).is_err());
+        assert!(covered_from(&[(0, 5), (6, i64::MAX)], 0).is_err());
+        assert_eq!(covered_from(&[(i64::MIN, -1)], 1).unwrap(), 0);
+    }
 }

@@ -51,14 +51,8 @@ struct NewEvent<'a> {
 
 impl<'a> NewEvent<'a> {
     fn from_envelope(e: &'a EventEnvelope, received_ms: i64) -> Result<NewEvent<'a>, StoreError> {
-        let seq = i64::try_from(e.seq).map_err(|_| {
-            StoreError::Invalid(format!(
-                "event {}: seq {} is above the largest storable ({})",
-                e.id,
-                e.seq,
-                i64::MAX
-            ))
-        })?;
+        let seq = super::seq_i64(e.seq)
+            .map_err(|why| StoreError::Invalid(format!("event {}: {why}", e.id)))?;
         Ok(NewEvent {
             id: e.id.as_hyphenated().to_string(),
             device: e.device.as_str(),
@@ -163,8 +157,8 @@ fn advance(
 ) -> Result<i64, StoreError> {
     let mut acked = before.acked_seq;
     if let Some(stored_now) = stored_now {
-        while stored_now.contains(&(acked + 1)) {
-            acked += 1;
+        while let Some(next) = acked.checked_add(1).filter(|n| stored_now.contains(n)) {
+            acked = next;
         }
     }
     if acked > before.acked_seq && acked < before.max_seq {
@@ -230,7 +224,8 @@ fn insert_pg<'r>(
 }
 
 /// Follows the stored seqs of `device` up from `acked` while they have no gap, passing over the
-/// seqs of the device's gap records (events it reported dropped).
+/// seqs of the device's gap records (events it reported dropped). Checked: nothing follows
+/// `i64::MAX`, so the walk stops there (stored seqs are at most 2^62 anyway).
 pub(super) fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, StoreError> {
     loop {
         let page: Vec<i64> = events::table
@@ -243,7 +238,7 @@ pub(super) fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, S
         let full = page.len() == WALK_PAGE as usize;
         let mut hole = false;
         for seq in page {
-            if seq == acked + 1 {
+            if acked.checked_add(1) == Some(seq) {
                 acked = seq;
             } else if seq > acked {
                 hole = true;
@@ -251,9 +246,12 @@ pub(super) fn walk(conn: &mut Db, device: &str, mut acked: i64) -> Result<i64, S
             }
         }
         if hole || !full {
-            match super::gaps::covering(conn, device, acked + 1)? {
-                Some(last) => acked = last,
-                None => return Ok(acked),
+            let Some(next) = acked.checked_add(1) else {
+                return Ok(acked);
+            };
+            match super::gaps::covering(conn, device, next)? {
+                Some(last) if last > acked => acked = last,
+                _ => return Ok(acked),
             }
         }
     }

@@ -12,12 +12,13 @@ use protocol::GapRecord;
 use super::conn::Db;
 use super::devices::{self as device_rows, SeenDevice};
 use super::schema::device_gaps;
-use super::{clamp_i64, ms, to_u64, StoreError};
+use super::{ms, to_u64, StoreError};
 
 /// What recording a gap record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GapOutcome {
-    /// Seqs this record covers that no earlier record of the device did (0 for a repeat).
+    /// Seqs this record covers that no earlier record of the device did (0 for a repeat, and
+    /// overlapping records count a seq once).
     pub newly_dropped: u64,
     /// The device's acked_seq afterwards.
     pub acked_seq: u64,
@@ -31,8 +32,12 @@ pub(super) fn record(
     received_at: DateTime<Utc>,
 ) -> Result<GapOutcome, StoreError> {
     let device = gap.device.as_str();
-    let first = seq_i64(gap.first_seq)?;
-    let last = seq_i64(gap.last_seq)?;
+    let refuse = |why: String| StoreError::Invalid(format!("gap record of {device}: {why}"));
+    let first = super::seq_i64(gap.first_seq).map_err(refuse)?;
+    let last = super::seq_i64(gap.last_seq).map_err(refuse)?;
+    if last < first {
+        return Err(refuse(format!("the range {first}..={last} is empty")));
+    }
     let received_ms = ms(received_at);
     conn.transaction(|conn| {
         let progress = device_rows::touch(conn, &[SeenDevice::new(device, last, received_ms)])?;
@@ -40,6 +45,7 @@ pub(super) fn record(
             .get(device)
             .ok_or_else(|| StoreError::Internal(format!("the row of device {device} vanished")))?
             .acked_seq;
+        let covered_before = device_rows::covered_from(&device_ranges(conn, device)?, 1)?;
         let known: Option<i64> = device_gaps::table
             .find((device, first))
             .select(device_gaps::last_seq)
@@ -52,7 +58,7 @@ pub(super) fn record(
             device_gaps::dropped_at.eq(ms(gap.dropped_at)),
             device_gaps::received_at.eq(received_ms),
         );
-        let newly = match known {
+        match known {
             None => {
                 diesel::insert_into(device_gaps::table)
                     .values((
@@ -62,16 +68,17 @@ pub(super) fn record(
                         values,
                     ))
                     .execute(conn)?;
-                last - first + 1
             }
             Some(known_last) if known_last < last => {
                 diesel::update(device_gaps::table.find((device, first)))
                     .set(values)
                     .execute(conn)?;
-                last - known_last
             }
-            Some(_) => 0,
-        };
+            Some(_) => {}
+        }
+        let covered_after = device_rows::covered_from(&device_ranges(conn, device)?, 1)?;
+        // Records are only added or extended: the union never shrinks.
+        let newly = covered_after.saturating_sub(covered_before).max(0);
         let after = super::events::walk(conn, device, before)?;
         if after != before {
             device_rows::set_acked(conn, &[(device, after)])?;
@@ -93,6 +100,15 @@ pub(super) fn covering(conn: &mut Db, device: &str, seq: i64) -> Result<Option<i
         .first::<Option<i64>>(conn)?)
 }
 
+/// `(first_seq, last_seq)` of every gap record of `device`, ascending.
+fn device_ranges(conn: &mut Db, device: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(device_gaps::table
+        .filter(device_gaps::device.eq(device))
+        .select((device_gaps::first_seq, device_gaps::last_seq))
+        .order(device_gaps::first_seq.asc())
+        .load(conn)?)
+}
+
 /// Per device: `(first_seq, last_seq)` of every gap record, ascending.
 pub(super) fn ranges(conn: &mut Db) -> Result<BTreeMap<String, Vec<(i64, i64)>>, StoreError> {
     let rows: Vec<(String, i64, i64)> = device_gaps::table
@@ -108,14 +124,4 @@ pub(super) fn ranges(conn: &mut Db) -> Result<BTreeMap<String, Vec<(i64, i64)>>,
         out.entry(device).or_default().push((first, last));
     }
     Ok(out)
-}
-
-fn seq_i64(seq: u64) -> Result<i64, StoreError> {
-    if seq > i64::MAX as u64 {
-        return Err(StoreError::Invalid(format!(
-            "gap record: seq {seq} is above the largest storable ({})",
-            i64::MAX
-        )));
-    }
-    Ok(clamp_i64(seq))
 }

@@ -93,8 +93,8 @@ pub(super) fn get(conn: &mut Db, id: Uuid) -> Result<Option<EventItem>, StoreErr
 
 /// Fills each event's `clip_id` and `snapshot_id` (one query for each, whatever the page size).
 fn fill_media(conn: &mut Db, items: &mut [EventItem]) -> Result<(), StoreError> {
-    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
-    let media = super::media::media_ids_of_events(conn, &ids)?;
+    let stored: Vec<(Uuid, &str)> = items.iter().map(|i| (i.id, i.device.as_str())).collect();
+    let media = super::media::media_ids_of_events(conn, &stored)?;
     for item in items {
         if let Some(ids) = media.get(&item.id) {
             item.clip_id = ids.clip;

@@ -5,10 +5,16 @@
 //! first): the same metadata again is a no-op, other metadata for a known id is refused and changes
 //! nothing. A snapshot row is written only once its JPEG is in the media store.
 //!
+//! A clip or snapshot links only events of its own device: a link to another device's event does
+//! not count. That is checked when read, not when announced, since a clip may arrive before its
+//! events: a stored event's media are only its own device's, and a clip's `event_ids` (a
+//! snapshot's `event_id`) leave out the events stored under another device. An id no event has
+//! yet keeps its links (media shown before their event arrives), to be judged when it arrives.
+//!
 //! Performance contract: every lookup is by primary key or an index (`clip_events_event`,
 //! `snapshots_event`, `snapshots_device`); snapshot pages are keyset-paginated like events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -19,7 +25,7 @@ use uuid::Uuid;
 use super::conn::Db;
 use super::cursor::Cursor;
 use super::error::corrupt;
-use super::schema::{clip_events, clips, snapshots};
+use super::schema::{clip_events, clips, events, snapshots};
 use super::{clamp_i64, ms, on_concrete, to_u64, StoreError};
 
 /// What announcing a clip did.
@@ -152,8 +158,41 @@ fn get_clip_in(conn: &mut Db, id: Uuid) -> Result<Option<ClipRecord>, StoreError
     row.map(ClipRow::into_record).transpose()
 }
 
+/// The clip, its `event_ids` without the events of other devices.
 pub(super) fn get_clip(conn: &mut Db, id: Uuid) -> Result<Option<ClipRecord>, StoreError> {
-    get_clip_in(conn, id)
+    get_clip_in(conn, id)?
+        .map(|record| own_links(conn, record))
+        .transpose()
+}
+
+/// Of `ids`, the events stored under another device than `device`.
+fn foreign_events(conn: &mut Db, device: &str, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let keys: Vec<String> = ids.iter().map(|e| key(*e)).collect();
+    let stored: Vec<String> = events::table
+        .filter(events::device.ne(device))
+        .filter(events::id.eq_any(&keys))
+        .select(events::id)
+        .load(conn)?;
+    stored.iter().map(|id| parse_id("event id", id)).collect()
+}
+
+/// The record without the `event_ids` of other devices' events.
+fn own_links(conn: &mut Db, mut record: ClipRecord) -> Result<ClipRecord, StoreError> {
+    let foreign = foreign_events(conn, record.clip.device.as_str(), &record.clip.event_ids)?;
+    record.clip.event_ids.retain(|e| !foreign.contains(e));
+    Ok(record)
+}
+
+/// The device an event is stored under, if it is stored.
+fn device_of_event(conn: &mut Db, event: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(events::table
+        .find(key(event))
+        .select(events::device)
+        .first(conn)
+        .optional()?)
 }
 
 /// Marks a clip's file stored; whether this call did (false: already, or deleted, or unknown).
@@ -189,17 +228,24 @@ pub(super) fn clip_deleted(
     })
 }
 
-/// The newest clip covering an event that is not deleted.
+/// The newest clip covering an event that is not deleted: of the event's own device once the event
+/// is stored.
 pub(super) fn clip_of_event(conn: &mut Db, event: Uuid) -> Result<Option<ClipRecord>, StoreError> {
-    let row: Option<ClipRow> = clips::table
+    let mut query = clips::table
         .inner_join(clip_events::table)
         .filter(clip_events::event_id.eq(key(event)))
         .filter(clips::deleted_at.is_null())
+        .into_boxed();
+    if let Some(device) = device_of_event(conn, event)? {
+        query = query.filter(clips::device.eq(device));
+    }
+    let row: Option<ClipRow> = query
         .order((clips::started_at.desc(), clips::id.desc()))
         .select(ClipRow::as_select())
         .first(conn)
         .optional()?;
-    row.map(ClipRow::into_record).transpose()
+    row.map(|row| own_links(conn, row.into_record()?))
+        .transpose()
 }
 
 /// The media ids of one event.
@@ -209,35 +255,41 @@ pub(super) struct EventMediaIds {
     pub snapshot: Option<Uuid>,
 }
 
-/// For each of these events that has one: its clip (not deleted) and its snapshot.
+/// For each of these stored events (id, device) that has one: its clip (not deleted) and its
+/// snapshot, of the event's own device.
 pub(super) fn media_ids_of_events(
     conn: &mut Db,
-    events: &[Uuid],
+    stored: &[(Uuid, &str)],
 ) -> Result<HashMap<Uuid, EventMediaIds>, StoreError> {
     let mut out: HashMap<Uuid, EventMediaIds> = HashMap::new();
-    if events.is_empty() {
+    if stored.is_empty() {
         return Ok(out);
     }
-    let keys: Vec<String> = events.iter().map(|e| key(*e)).collect();
-    let clip_rows: Vec<(String, String)> = clip_events::table
+    let device_of: HashMap<String, &str> = stored.iter().map(|(e, d)| (key(*e), *d)).collect();
+    let keys: Vec<&String> = device_of.keys().collect();
+    let own = |event: &str, media_device: &str| device_of.get(event) == Some(&media_device);
+    let clip_rows: Vec<(String, String, String)> = clip_events::table
         .inner_join(clips::table)
         .filter(clip_events::event_id.eq_any(&keys))
         .filter(clips::deleted_at.is_null())
         .order((clips::started_at.asc(), clips::id.asc()))
-        .select((clip_events::event_id, clip_events::clip_id))
+        .select((clip_events::event_id, clip_events::clip_id, clips::device))
         .load(conn)?;
-    for (event, clip) in clip_rows {
+    for (event, clip, device) in clip_rows {
+        if !own(&event, &device) {
+            continue;
+        }
         // Ascending order: the newest clip of an event is written last.
         out.entry(parse_id("event id", &event)?).or_default().clip =
             Some(parse_id("clip id", &clip)?);
     }
-    let snapshot_rows: Vec<(Option<String>, String)> = snapshots::table
+    let snapshot_rows: Vec<(Option<String>, String, String)> = snapshots::table
         .filter(snapshots::event_id.eq_any(&keys))
         .order((snapshots::taken_at.asc(), snapshots::id.asc()))
-        .select((snapshots::event_id, snapshots::id))
+        .select((snapshots::event_id, snapshots::id, snapshots::device))
         .load(conn)?;
-    for (event, snapshot) in snapshot_rows {
-        if let Some(event) = event {
+    for (event, snapshot, device) in snapshot_rows {
+        if let Some(event) = event.filter(|e| own(e, &device)) {
             out.entry(parse_id("event id", &event)?)
                 .or_default()
                 .snapshot = Some(parse_id("snapshot id", &snapshot)?);
@@ -301,22 +353,45 @@ impl SnapshotRow {
     }
 }
 
+/// The snapshots (all of `device`) without an `event_id` that is another device's event.
+fn own_snapshot_links(
+    conn: &mut Db,
+    device: &str,
+    mut records: Vec<SnapshotRecord>,
+) -> Result<Vec<SnapshotRecord>, StoreError> {
+    let linked: Vec<Uuid> = records.iter().filter_map(|r| r.event_id).collect();
+    let foreign = foreign_events(conn, device, &linked)?;
+    for r in &mut records {
+        r.event_id = r.event_id.filter(|e| !foreign.contains(e));
+    }
+    Ok(records)
+}
+
 pub(super) fn get_snapshot(conn: &mut Db, id: Uuid) -> Result<Option<SnapshotRecord>, StoreError> {
     let row: Option<SnapshotRow> = snapshots::table
         .find(key(id))
         .select(SnapshotRow::as_select())
         .first(conn)
         .optional()?;
-    row.map(SnapshotRow::into_record).transpose()
+    let Some(record) = row.map(SnapshotRow::into_record).transpose()? else {
+        return Ok(None);
+    };
+    let device = record.device.as_str().to_owned();
+    Ok(own_snapshot_links(conn, &device, vec![record])?.pop())
 }
 
-/// The newest snapshot of an event.
+/// The newest snapshot taken at an event: of the event's own device once the event is stored.
 pub(super) fn snapshot_of_event(
     conn: &mut Db,
     event: Uuid,
 ) -> Result<Option<SnapshotRecord>, StoreError> {
-    let row: Option<SnapshotRow> = snapshots::table
+    let mut query = snapshots::table
         .filter(snapshots::event_id.eq(key(event)))
+        .into_boxed();
+    if let Some(device) = device_of_event(conn, event)? {
+        query = query.filter(snapshots::device.eq(device));
+    }
+    let row: Option<SnapshotRow> = query
         .order((snapshots::taken_at.desc(), snapshots::id.desc()))
         .select(SnapshotRow::as_select())
         .first(conn)
@@ -361,6 +436,7 @@ pub(super) fn snapshot_page(
         .into_iter()
         .map(SnapshotRow::into_record)
         .collect::<Result<Vec<_>, _>>()?;
+    let items = own_snapshot_links(conn, device.as_str(), items)?;
     let next = match items.last() {
         Some(last) if more => Some(
             Cursor {

@@ -433,6 +433,19 @@ fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A sequence number as stored: 1 to 2^62 ([`protocol::MAX_SEQ`], which protocol validation
+/// already holds every message to), so that `seq + 1` and sums of spans fit a BIGINT. The error
+/// says what was wrong, for the caller to wrap with what it was storing.
+fn seq_i64(seq: u64) -> Result<i64, String> {
+    if seq == 0 || seq > protocol::MAX_SEQ {
+        return Err(format!(
+            "seq {seq} is out of range: must be 1 to {} (2^62)",
+            protocol::MAX_SEQ
+        ));
+    }
+    i64::try_from(seq).map_err(|_| format!("seq {seq} does not fit a BIGINT"))
+}
+
 /// A stored non-negative BIGINT back to `u64`.
 fn to_u64(what: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| error::corrupt(what, format!("{v} is negative")))
