@@ -84,7 +84,7 @@ fn gap_record(device: &str, first_seq: u64, last_seq: u64) -> Value {
 /// A series of `/metrics` with one label (`name{label="value"}`); 0 when it is not there.
 fn labelled_metric(cloud: &Cloud, name: &str, label: &str, value: &str) -> u64 {
     let mut resp = agent()
-        .get(&format!("{}/metrics", cloud.base))
+        .get(&format!("{}/metrics", cloud.ops))
         .call()
         .unwrap();
     let text = resp.body_mut().read_to_string().unwrap();

@@ -344,6 +344,15 @@ impl Camera {
         }
         // Triggers before this clip's start can no longer be in a clip.
         self.events = self.events.split_off(&clip.first_frame);
+        // The protocol links a clip to at most MAX_CLIP_EVENTS events (a 60 s clip of a busy
+        // sensor can cover more): the first ones are kept, the rest still have their snapshots.
+        if event_ids.len() > protocol::media::MAX_CLIP_EVENTS {
+            tracing::warn!(clip_id = %id, events = event_ids.len(),
+                kept = protocol::media::MAX_CLIP_EVENTS,
+                "the clip covers more events than it can name; linking the first ones");
+            event_ids.truncate(protocol::media::MAX_CLIP_EVENTS);
+            trigger_offsets_ms.truncate(protocol::media::MAX_CLIP_EVENTS);
+        }
         let captured = ClipCaptured {
             schema_version: MEDIA_SCHEMA_VERSION,
             clip_id: id,
