@@ -24,9 +24,21 @@ pub fn source_url(template: &str, device: &DeviceId) -> String {
     template.replace("{device}", device.as_str())
 }
 
+/// `url` with its userinfo (the RTSP server's credentials) replaced by `***`, for logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Starts the manager thread, which starts one puller per known device.
 pub fn start(template: String, settings: LiveSettings, store: Store, cameras: LiveCameras) {
-    tracing::info!(source = %template, "live view pulls from the cluster's RTSP server");
+    tracing::info!(source = %redacted(&template), "live view pulls from the cluster's RTSP server");
     let spawned = std::thread::Builder::new()
         .name("live-pull".into())
         .spawn(move || {
@@ -199,6 +211,19 @@ mod tests {
         hls.finish();
         assert!(!out.join(super::super::hls::PLAYLIST).exists());
         assert!(open_source("rtsp://127.0.0.1:1/live/none").is_err());
+    }
+
+    #[test]
+    fn credentials_in_the_source_url_are_never_logged() {
+        assert_eq!(
+            redacted("rtsp://vigie:s3cret@rtsp-server:8554/live/{device}"),
+            "rtsp://***@rtsp-server:8554/live/{device}"
+        );
+        assert_eq!(
+            redacted("rtsp://rtsp-server:8554/live/{device}"),
+            "rtsp://rtsp-server:8554/live/{device}"
+        );
+        assert_eq!(redacted("rtsp://u:p@h/live/a@b"), "rtsp://***@h/live/a@b");
     }
 
     #[test]
