@@ -56,7 +56,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // The key first: a refused key leaves nothing behind.
     let key = load_key(&config)?;
     let data_dir = config.outbox.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
+    crate::files::private_dir(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let key_file = config.outbox.key_file.display();
     let (store, loaded) = Store::open(&data_dir, &key).with_context(|| {
@@ -337,7 +337,7 @@ fn load_key(config: &Config) -> anyhow::Result<OutboxKey> {
     let path = &config.outbox.key_file;
     if config.outbox.create_key && !path.exists() {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            crate::files::private_dir(parent)
                 .with_context(|| format!("cannot create the directory of {}", path.display()))?;
         }
         outbox::key::generate(path)?;

@@ -10,7 +10,8 @@
 //! - [`api`]: the cloud's HTTP API client and its worker thread, used to drain a large backlog in
 //!   bulk (`POST /api/events`) while live events keep going over MQTT.
 //! - [`http`]: `/healthz`, `/readyz`, `/sim/{kind}`.
-//! - [`app`]: wiring and shutdown; [`logging`]: the tracing subscriber.
+//! - [`app`]: wiring and shutdown; [`logging`]: the tracing subscriber; [`files`]: private
+//!   directories.
 //!
 //! Architecture invariant: an event is durable in the outbox before anything else happens to it, and
 //! it leaves the outbox only when the cloud confirms its commit (`system/{device}/ack`, or the
@@ -20,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod clock_sync;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod logging;
 pub mod media;

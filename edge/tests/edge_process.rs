@@ -1,6 +1,6 @@
 //! End to end through the real `vigie-edge` binary and the machine's Mosquitto (127.0.0.1:1883):
 //! simulated presses are durable when answered, reach the broker in order, leave the outbox when the
-//! cloud's retained ack arrives, and survive a SIGKILL.
+//! cloud's retained ack arrives, and survive a SIGKILL; the data directory it makes is 0700.
 
 mod support;
 
@@ -15,6 +15,16 @@ async fn simulated_presses_reach_the_broker_in_order_and_leave_the_outbox_when_t
     let mut watcher = Watcher::start(&names).await;
     let mut edge = Edge::start(&names, &dir.path().join("data"), BROKER_PORT, 1);
     edge.wait_alive().await;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("data"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "the outbox's data directory is private"
+    );
 
     let status_topic = names.topic(Topic::Status(names.device.clone()));
     watcher

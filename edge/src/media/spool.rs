@@ -83,7 +83,7 @@ impl Spool {
     pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
         for sub in ["clips", "snapshots", "queue", "work"] {
             let path = dir.join(sub);
-            fs::create_dir_all(&path).map_err(io("creating the media directory", &path))?;
+            crate::files::private_dir(&path).map_err(io("creating the media directory", &path))?;
         }
         Ok(Spool {
             dir: dir.to_path_buf(),

@@ -207,7 +207,7 @@ impl Recorder {
             preroll: i64::from(config.preroll_s) * fps,
             max_length: i64::from(config.max_clip_s) * fps,
         };
-        std::fs::create_dir_all(&config.dir).map_err(|source| RecorderError::Io {
+        crate::files::private_dir(&config.dir).map_err(|source| RecorderError::Io {
             what: "creating the clip directory",
             path: config.dir.clone(),
             source,
