@@ -83,6 +83,10 @@ pub struct RawApi {
     /// The device's bearer token. Env: `VIGIE_EDGE_TOKEN`.
     #[serde(default)]
     pub token: Option<String>,
+    /// A file holding the device's bearer token (`api.token` of the provisioning bundle), readable
+    /// by its owner only; instead of `token`. Env: `VIGIE_EDGE_TOKEN_FILE`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// A bulk drain starts when more than this many events are unconfirmed.
     #[serde(default = "default_bulk_threshold")]
     pub bulk_threshold: u64,
@@ -305,6 +309,7 @@ impl Default for RawApi {
         RawApi {
             url: None,
             token: None,
+            token_file: None,
             bulk_threshold: default_bulk_threshold(),
             bulk_batch: default_bulk_batch(),
             timeout_ms: default_api_timeout_ms(),

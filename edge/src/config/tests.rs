@@ -261,3 +261,71 @@ fn the_bulk_drain_settings_are_read_from_the_api_table() {
     assert_eq!(c.api.bulk_batch, 200);
     assert_eq!(c.api.timeout, std::time::Duration::from_secs(5));
 }
+
+fn secret_file(dir: &Path, name: &str, text: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_provisioning_bundle_is_given_entirely_by_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = secret_file(dir.path(), "mqtt.password", "s3cret\n", 0o600);
+    let token = secret_file(dir.path(), "api.token", "tok-123\n", 0o400);
+    let c = build(
+        MINIMAL,
+        &[
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", &password),
+            ("VIGIE_EDGE_TOKEN_FILE", &token),
+            ("VIGIE_EDGE_API_URL", "http://127.0.0.1:8080"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.mqtt_auth.credentials,
+        Some(("pi-7".to_owned(), "s3cret".to_owned())),
+        "the username defaults to the device id"
+    );
+    assert_eq!(c.api_token.as_deref(), Some("tok-123"));
+    let c = build(
+        MINIMAL,
+        &[
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", &password),
+            ("VIGIE_EDGE_MQTT_USERNAME", "other"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.mqtt_auth.credentials.unwrap().0, "other");
+}
+
+#[test]
+fn a_secret_file_open_to_other_users_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = secret_file(dir.path(), "open", "s3cret\n", 0o644);
+    let err = build(MINIMAL, &[("VIGIE_EDGE_TOKEN_FILE", &open)]).unwrap_err();
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    assert_eq!(invalid_key(err), "api.token_file");
+    let err = build(MINIMAL, &[("VIGIE_EDGE_MQTT_PASSWORD_FILE", &open)]).unwrap_err();
+    assert_eq!(invalid_key(err), "mqtt.password_file");
+    let empty = secret_file(dir.path(), "empty", "\n", 0o600);
+    let err = build(MINIMAL, &[("VIGIE_EDGE_TOKEN_FILE", &empty)]).unwrap_err();
+    assert_eq!(invalid_key(err), "api.token_file");
+}
+
+#[test]
+fn a_token_inline_and_from_a_file_at_once_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(dir.path(), "api.token", "tok\n", 0o600);
+    let err = build(
+        MINIMAL,
+        &[
+            ("VIGIE_EDGE_TOKEN", "tok"),
+            ("VIGIE_EDGE_TOKEN_FILE", &token),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(invalid_key(err), "api.token_file");
+}

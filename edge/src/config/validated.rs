@@ -162,7 +162,7 @@ impl Config {
         if let Some(url) = &api_url {
             check_api_url(url)?;
         }
-        let api_token = raw.api.token.clone().filter(|t| !t.is_empty());
+        let api_token = check_api_token(&raw)?;
         if let Some(token) = &api_token {
             if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ConfigError::invalid(
@@ -416,19 +416,7 @@ fn check_mqtt_auth(raw: &RawConfig, endpoint: &MqttEndpoint) -> Result<MqttAuth,
         }
         (_, None) => None,
         (username, Some(file)) => {
-            let password = std::fs::read_to_string(file).map_err(|e| {
-                ConfigError::invalid(
-                    "mqtt.password_file",
-                    format!("cannot read {}: {e}", file.display()),
-                )
-            })?;
-            let password = password.trim_end_matches(['\n', '\r']).to_owned();
-            if password.is_empty() {
-                return Err(ConfigError::invalid(
-                    "mqtt.password_file",
-                    format!("{} is empty", file.display()),
-                ));
-            }
+            let password = read_secret("mqtt.password_file", file)?;
             let username = username.clone().unwrap_or_else(|| raw.device.id.clone());
             Some((username, password))
         }
@@ -461,6 +449,49 @@ fn check_mqtt_auth(raw: &RawConfig, endpoint: &MqttEndpoint) -> Result<MqttAuth,
         credentials,
         ca_pem,
     })
+}
+
+/// The API token: inline (`api.token`, `VIGIE_EDGE_TOKEN`) or from `api.token_file`, not both.
+fn check_api_token(raw: &RawConfig) -> Result<Option<String>, ConfigError> {
+    let inline = raw.api.token.clone().filter(|t| !t.is_empty());
+    match (&inline, &raw.api.token_file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "api.token_file",
+            "set either api.token (VIGIE_EDGE_TOKEN) or api.token_file (VIGIE_EDGE_TOKEN_FILE), not both",
+        )),
+        (_, Some(file)) => read_secret("api.token_file", file).map(Some),
+        (inline, None) => Ok(inline.clone()),
+    }
+}
+
+/// Reads a secret from `file` (one line; a trailing newline is dropped), refusing a file that is
+/// missing, empty, or open to the group or others (it must be 0600 or 0400, as the bundle writes).
+fn read_secret(key: &str, file: &std::path::Path) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(file)
+        .map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", file.display())))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "{} is open to other users (mode {mode:04o}); a secret must be readable by its \
+                 owner only: chmod 600 {}",
+                file.display(),
+                file.display()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", file.display())))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+    if secret.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{} is empty", file.display()),
+        ));
+    }
+    Ok(secret)
 }
 
 /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (ports default to 1883 and 8883).
