@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use super::raw::RawConfig;
 
 /// Every variable that overrides a file value, with the key it replaces (listed in `CONFIG.md`).
-pub const OVERRIDES: [(&str, &str); 15] = [
+pub const OVERRIDES: [(&str, &str); 16] = [
+    ("VIGIE_EDGE_ALLOW_INSECURE", "allow_insecure"),
     ("VIGIE_EDGE_DEVICE_ID", "device.id"),
     ("VIGIE_EDGE_MQTT_URL", "mqtt.url"),
     ("VIGIE_EDGE_MQTT_USERNAME", "mqtt.username"),
@@ -29,6 +30,10 @@ pub fn apply_env(raw: &mut RawConfig, lookup: impl Fn(&str) -> Option<String>) {
     for (var, _) in OVERRIDES {
         let Some(value) = lookup(var) else { continue };
         match var {
+            // Anything but 1 or true keeps the refusal: a typo never opens plaintext.
+            "VIGIE_EDGE_ALLOW_INSECURE" => {
+                raw.allow_insecure = matches!(value.trim(), "1" | "true")
+            }
             "VIGIE_EDGE_DEVICE_ID" => raw.device.id = value,
             "VIGIE_EDGE_MQTT_URL" => raw.mqtt.url = value,
             "VIGIE_EDGE_MQTT_USERNAME" => raw.mqtt.username = Some(value),

@@ -10,6 +10,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Allow secrets in plaintext toward a non-loopback host (`http://` API with a token,
+    /// `mqtt://` with a password, `rtsp://` live push with the token); written before any table.
+    /// Env: `VIGIE_EDGE_ALLOW_INSECURE=1`.
+    #[serde(default)]
+    pub allow_insecure: bool,
     pub device: RawDevice,
     #[serde(default)]
     pub mqtt: RawMqtt,

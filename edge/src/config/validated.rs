@@ -196,6 +196,14 @@ impl Config {
                 ))
             }
         };
+        check_plaintext(
+            &raw,
+            &mqtt,
+            &mqtt_auth,
+            api_url.as_deref(),
+            api_token.is_some(),
+            &video,
+        )?;
         if backend == Backend::Simulated && !http_listen.ip().is_loopback() {
             return Err(ConfigError::invalid(
                 "http.listen",
@@ -449,6 +457,77 @@ fn check_mqtt_auth(raw: &RawConfig, endpoint: &MqttEndpoint) -> Result<MqttAuth,
         credentials,
         ca_pem,
     })
+}
+
+/// Refuses a secret sent in plaintext toward a non-loopback host, unless `allow_insecure`: the
+/// token over `http://` (the API) or `rtsp://` (the live push's Basic auth), the MQTT password over
+/// `mqtt://`.
+fn check_plaintext(
+    raw: &RawConfig,
+    mqtt: &MqttEndpoint,
+    mqtt_auth: &MqttAuth,
+    api_url: Option<&str>,
+    has_token: bool,
+    video: &Option<super::VideoConfig>,
+) -> Result<(), ConfigError> {
+    if raw.allow_insecure {
+        return Ok(());
+    }
+    let refuse = |key: &str, what: &str, host: &str| {
+        ConfigError::invalid(
+            key,
+            format!(
+                "{what} would cross the network in plaintext to {host:?}, which is not a loopback \
+                 address; use {}, or set allow_insecure = true (VIGIE_EDGE_ALLOW_INSECURE=1) on a \
+                 network you trust",
+                match key {
+                    "mqtt.url" => "mqtts://",
+                    "api.url" => "https://",
+                    _ => "a TLS tunnel or VPN with an rtsp:// URL on loopback",
+                }
+            ),
+        )
+    };
+    if !mqtt.tls && mqtt_auth.credentials.is_some() && !is_loopback_host(&mqtt.host) {
+        return Err(refuse("mqtt.url", "the device's MQTT password", &mqtt.host));
+    }
+    if let (Some(url), true) = (api_url, has_token) {
+        if let Some(rest) = url.strip_prefix("http://") {
+            let host = url_host(rest);
+            if !is_loopback_host(&host) {
+                return Err(refuse("api.url", "the device's API token", &host));
+            }
+        }
+    }
+    if let Some(live) = video.as_ref().and_then(|v| v.live_url.as_deref()) {
+        if let Some(rest) = live.strip_prefix("rtsp://") {
+            let host = url_host(rest);
+            if !is_loopback_host(&host) {
+                return Err(refuse(
+                    "video.live_url",
+                    "the device's API token (RTSP Basic auth)",
+                    &host,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host of `host[:port][/path]` (brackets of an IPv6 address removed).
+fn url_host(rest: &str) -> String {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    split_host_port(authority)
+        .map(|(host, _)| host)
+        .unwrap_or_else(|_| authority.to_owned())
+}
+
+/// `localhost`, or an IP address in 127.0.0.0/8 or `::1`.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The API token: inline (`api.token`, `VIGIE_EDGE_TOKEN`) or from `api.token_file`, not both.
