@@ -527,6 +527,11 @@ impl Handler<CloudAck> for OutboxActor {
                 Ok(confirmation) => confirmation,
                 Err(refused) => {
                     let refused_acks = a.refused_acks.add_one();
+                    // Every refusal is counted; a flood is logged for its first 10, then 1 in 1000,
+                    // so a forger cannot fill the Pi's disk with log lines.
+                    if refused_acks > 10 && refused_acks % 1000 != 0 {
+                        return;
+                    }
                     tracing::warn!(
                         device_id = %a.device,
                         acked_seq = refused.acked_seq,
