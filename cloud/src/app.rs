@@ -76,7 +76,7 @@ fn serve_ops(listen: std::net::SocketAddr, state: AppState) {
 }
 
 /// Runs the cloud until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let (url, dir) = (config.database_url.clone(), config.data_dir.clone());
@@ -90,7 +90,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .context("cannot set up JWT signing")?;
     if let MqttTarget::Embedded { listen } = config.mqtt {
-        web::block(move || broker::start(listen)).await??;
+        // The ingest's own credential for the embedded broker: made now, kept in memory only.
+        let ingest_password = crate::auth::new_mqtt_password();
+        let auth = broker::BrokerAuth::new(store.clone(), &config.mqtt_client_id, &ingest_password);
+        config.mqtt_credentials = Some((config.mqtt_client_id.clone(), ingest_password));
+        web::block(move || broker::start(listen, auth)).await??;
         if !listen.ip().is_loopback() || !config.listen.ip().is_loopback() {
             tracing::warn!(
                 "the embedded defaults (embedded MQTT broker without ACL, SQLite) are for one trusted \

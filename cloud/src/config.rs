@@ -39,8 +39,12 @@ pub struct RawConfig {
     pub database_url: Option<String>,
     /// `mqtt://host:port` or `mqtts://host:port`; unset: the embedded broker (env `VIGIE_MQTT_URL`).
     pub mqtt_url: Option<String>,
-    /// Where the embedded broker listens (env `VIGIE_MQTT_LISTEN`).
+    /// Where the embedded broker listens (env `VIGIE_MQTT_LISTEN`); loopback only unless
+    /// `embedded_broker_insecure`.
     pub mqtt_listen: Option<String>,
+    /// Lets the embedded broker listen beyond loopback (env `VIGIE_EMBEDDED_BROKER_INSECURE=1`): it
+    /// has no TLS and no ACL, so any client that logs in may publish on any topic.
+    pub embedded_broker_insecure: Option<bool>,
     /// The ingest's MQTT client id, stable across restarts (env `VIGIE_MQTT_CLIENT_ID`).
     pub mqtt_client_id: Option<String>,
     /// Put in front of every topic (env `VIGIE_TOPIC_PREFIX`).
@@ -175,6 +179,18 @@ impl RawConfig {
         set(&mut self.database_url, "VIGIE_DATABASE_URL");
         set(&mut self.mqtt_url, "VIGIE_MQTT_URL");
         set(&mut self.mqtt_listen, "VIGIE_MQTT_LISTEN");
+        if let Some(v) = env("VIGIE_EMBEDDED_BROKER_INSECURE") {
+            self.embedded_broker_insecure = Some(match v.trim() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: "embedded_broker_insecure (VIGIE_EMBEDDED_BROKER_INSECURE)",
+                        message: format!("{other:?} is not 1 or 0"),
+                    })
+                }
+            });
+        }
         set(&mut self.mqtt_client_id, "VIGIE_MQTT_CLIENT_ID");
         set(&mut self.topic_prefix, "VIGIE_TOPIC_PREFIX");
         set(&mut self.jwt_secret, "VIGIE_JWT_SECRET");
@@ -259,6 +275,19 @@ impl RawConfig {
             },
             Some(url) => parse_mqtt_url(&url)?,
         };
+        if let MqttTarget::Embedded { listen } = &mqtt {
+            if !listen.ip().is_loopback() && self.embedded_broker_insecure != Some(true) {
+                return Err(ConfigError::Invalid {
+                    key: "mqtt_listen (VIGIE_MQTT_LISTEN)",
+                    message: format!(
+                        "{listen} is beyond loopback: the embedded broker has no TLS and no ACL \
+                         (any client that logs in may publish on any topic), so it listens on \
+                         127.0.0.1 or [::1] only; use an external broker (VIGIE_MQTT_URL), or set \
+                         VIGIE_EMBEDDED_BROKER_INSECURE=1 to accept that on a trusted network"
+                    ),
+                });
+            }
+        }
         let database_url = nonempty(self.database_url);
         if let Some(url) = &database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -474,6 +503,25 @@ mod tests {
         let mut raw = RawConfig::default();
         raw.apply_env(|k| env.get(k).cloned())?;
         raw.validate()
+    }
+
+    #[test]
+    fn the_embedded_broker_refuses_a_non_loopback_listen_address_unless_told_it_is_insecure() {
+        let err = with_env(&[("VIGIE_MQTT_LISTEN", "0.0.0.0:1884")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("VIGIE_EMBEDDED_BROKER_INSECURE=1"), "{text}");
+        assert!(
+            text.starts_with("mqtt_listen (VIGIE_MQTT_LISTEN)"),
+            "{text}"
+        );
+        let c = with_env(&[
+            ("VIGIE_MQTT_LISTEN", "0.0.0.0:1884"),
+            ("VIGIE_EMBEDDED_BROKER_INSECURE", "1"),
+        ])
+        .unwrap();
+        assert!(matches!(c.mqtt, MqttTarget::Embedded { listen } if listen.port() == 1884));
+        assert!(with_env(&[("VIGIE_MQTT_LISTEN", "[::1]:1884")]).is_ok());
+        assert!(with_env(&[("VIGIE_EMBEDDED_BROKER_INSECURE", "yes")]).is_err());
     }
 
     #[test]

@@ -173,7 +173,7 @@ fn a_thousand_events_from_two_pis_on_the_embedded_defaults() {
     let stream = StreamClient::connect(&cloud.base, &token);
     let mqtt = format!("mqtt://127.0.0.1:{mqtt_port}");
     let edges: Vec<Edge> = (1..=2)
-        .map(|n| Edge::start(dir.path(), &format!("pi-{n}"), &mqtt, ""))
+        .map(|n| Edge::start_provisioned(dir.path(), &cloud, &format!("pi-{n}"), &mqtt, ""))
         .collect();
 
     check_everything_arrived(&cloud, &token, &stream, &edges);

@@ -21,7 +21,12 @@ fn invalid_messages_are_counted_and_the_stream_goes_on() {
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
 
-    let mut options = MqttOptions::new(unique("bad-"), "127.0.0.1", mqtt_port);
+    // The embedded broker authenticates every client: this one is a provisioned device (client id
+    // = username); with no ACL it may still publish on other devices' topics, as a bad actor would.
+    let publisher = unique("bad-");
+    cloud.add_device(&publisher);
+    let mut options = MqttOptions::new(&publisher, "127.0.0.1", mqtt_port);
+    options.set_credentials(&publisher, cloud.mqtt_password(&publisher));
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = Client::new(options, 64);
     let pump = std::thread::spawn(move || {

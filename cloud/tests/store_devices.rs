@@ -21,6 +21,7 @@ fn status(device_id: &str, state: DeviceState, queue_depth: u64) -> DeviceStatus
         api_reachable: Some(true),
         clock_offset_ms: Some(-1500),
         dropped_events: 0,
+        refused_acks: 0,
     }
 }
 

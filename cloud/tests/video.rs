@@ -57,6 +57,7 @@ fn start_camera_edge(
         )
         .env("VIGIE_EDGE_API_URL", &cloud.base)
         .env("VIGIE_EDGE_TOKEN", token)
+        .envs(cloud.edge_credentials(device))
         .env("VIGIE_EDGE_DATA_DIR", dir.join(device))
         .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"));
     for (key, value) in env {

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 
-use crate::api::{ApiClient, ApiStatus};
+use crate::api::{AckedSeqError, ApiClient, ApiStatus};
 use crate::clock_sync::{ClockSync, Prober};
 use crate::config::{Backend, Config};
 use crate::http::{self, AppState};
@@ -19,6 +19,7 @@ use crate::media::{
     UploaderSetup,
 };
 use crate::outbox::actor::{AttachCamera, AttachUplink, BulkSetup, OutboxSetup};
+use crate::outbox::resume::ResumePolicy;
 use crate::outbox::state::BulkPolicy;
 use crate::outbox::{self, OutboxActor, OutboxKey, OutboxPolicy, Store, WriterConfig};
 use crate::recorder::live::{LiveConfig, LivePublisher};
@@ -59,13 +60,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::files::private_dir(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let key_file = config.outbox.key_file.display();
-    let (store, loaded) = Store::open(&data_dir, &key).with_context(|| {
+    let (store, mut loaded) = Store::open(&data_dir, &key).with_context(|| {
         format!(
             "opening the outbox {} with the key file {key_file}",
             data_dir.display()
         )
     })?;
     drop(key);
+    if outbox::resume::is_new(&loaded) {
+        resume_new_outbox(&config, &store, &mut loaded).await?;
+    }
     tracing::info!(
         data_dir = %data_dir.display(),
         key_file = %key_file,
@@ -134,6 +138,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             api: config.api_url.is_some().then(|| api_status.clone()),
             clock: clock_sync,
             dropped: outbox.dropped.clone(),
+            refused_acks: outbox.refused_acks.clone(),
             prober,
         },
         clock.clone(),
@@ -156,6 +161,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         depth: outbox.depth.clone(),
         refused: outbox.refused.clone(),
         dropped: outbox.dropped.clone(),
+        refused_acks: outbox.refused_acks.clone(),
         sensors,
         media: video.as_ref().map(|v| v.counters.clone()),
     };
@@ -330,6 +336,66 @@ fn bulk_setup(config: &Config, api: &ApiStatus) -> anyhow::Result<Option<BulkSet
         retry_max: config.api.retry_max,
         api: api.clone(),
     }))
+}
+
+/// A new outbox (first start, or a wiped Pi with the same id) asks the cloud over the API for the
+/// device's `acked_seq` and continues after it, so no seq the cloud holds is issued again. Bounded:
+/// [`ResumePolicy`] attempts; if the API cannot answer, the edge starts from seq 1 and says so.
+async fn resume_new_outbox(
+    config: &Config,
+    store: &Store,
+    loaded: &mut outbox::Loaded,
+) -> anyhow::Result<()> {
+    let (Some(url), Some(token)) = (&config.api_url, &config.api_token) else {
+        tracing::info!("new outbox and no api.url/api.token: starting from seq 1");
+        return Ok(());
+    };
+    let policy = ResumePolicy::default();
+    let client = Arc::new(ApiClient::new(
+        url,
+        token,
+        config.api.timeout.min(std::time::Duration::from_secs(5)),
+    )?);
+    let mut pause = policy.pause;
+    for attempt in 1..=policy.attempts {
+        let asking = client.clone();
+        let answer = tokio::task::spawn_blocking(move || asking.acked_seq())
+            .await
+            .context("the acked_seq request thread failed")?;
+        match answer {
+            Ok(acked_seq) => {
+                if acked_seq > 0 {
+                    outbox::resume::continue_above(store, loaded, acked_seq)
+                        .context("recording the cloud's acked_seq in the new outbox")?;
+                    tracing::warn!(
+                        device_id = %config.device,
+                        acked_seq,
+                        next_seq = loaded.next_seq,
+                        "new outbox, but the cloud already holds seqs of this device (wiped or                          re-flashed?): continuing after them so that no seq is reused"
+                    );
+                }
+                return Ok(());
+            }
+            Err(e @ (AckedSeqError::Unauthorized | AckedSeqError::NoAckedSeq)) => {
+                tracing::warn!(error = %e,
+                    "new outbox: cannot read the device's acked_seq; starting from seq 1");
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(attempt, attempts = policy.attempts, error = %e,
+                    "new outbox: the cloud did not answer its acked_seq yet");
+                if attempt < policy.attempts {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+    }
+    tracing::warn!(
+        device_id = %config.device,
+        "new outbox and the cloud unreachable: starting from seq 1; if this Pi was wiped, the          cloud's next bulk answer moves it past the seqs it holds"
+    );
+    Ok(())
 }
 
 /// Reads the outbox key file; with the demo option `create_key`, makes it first when missing.

@@ -248,6 +248,11 @@ impl Edge {
                 format!("mqtt://127.0.0.1:{mqtt_port}"),
             )
             .env("VIGIE_EDGE_DATA_DIR", dir.join("edge-data"))
+            // The bundle `provisioned_cloud` made: the embedded broker authenticates every client.
+            .env(
+                "VIGIE_EDGE_MQTT_PASSWORD_FILE",
+                dir.join("bundles/pi-bulk/mqtt.password"),
+            )
             .env("VIGIE_EDGE_HTTP_LISTEN", format!("127.0.0.1:{port}"))
             .env("VIGIE_LOG_FORMAT", "json")
             .env("RUST_LOG", "info,vigie_edge=debug")
@@ -293,7 +298,8 @@ impl Edge {
 /// A cloud with the device `pi-bulk` and an admin: `(cloud, device token, admin token)`.
 fn provisioned_cloud(dir: &Path) -> (Cloud, String, String) {
     let cloud = Cloud::start(dir);
-    let device_token = cloud.cli(&["device", "add", "pi-bulk"], "");
+    let bundles = dir.join("bundles").display().to_string();
+    let device_token = cloud.cli(&["device", "add", "pi-bulk", "--out", &bundles], "");
     cloud.cli(
         &[
             "user",

@@ -144,6 +144,39 @@ fn the_binary_refuses_simulated_sensors_on_a_non_loopback_address() {
 }
 
 #[test]
+fn the_binary_refuses_its_secrets_in_plaintext_toward_a_non_loopback_host() {
+    let example = include_str!("../examples/simulated.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("api.token");
+    std::fs::write(&token, "vgd_token\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let token = token.display().to_string();
+    let err = refused(
+        example,
+        &[
+            ("VIGIE_EDGE_API_URL", "http://192.0.2.10:8080"),
+            ("VIGIE_EDGE_TOKEN_FILE", &token),
+        ],
+    );
+    assert!(
+        err.contains("api.url")
+            && err.contains("plaintext")
+            && err.contains("VIGIE_EDGE_ALLOW_INSECURE=1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("vgd_token"),
+        "the secret is not printed: {err}"
+    );
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let err = refused(example, &[("VIGIE_EDGE_TOKEN_FILE", &token)]);
+    assert!(
+        err.contains("api.token_file") && err.contains("chmod 600"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_binary_names_the_key_of_a_bad_value() {
     let err = refused("[device]\nid = \"Bad Id\"\n", &[]);
     assert!(err.contains("device.id"), "{err}");

@@ -124,6 +124,7 @@ async fn a_full_disk_refuses_new_events_with_503_keeps_the_stored_ones_and_recov
         depth: started.depth.clone(),
         refused: started.refused.clone(),
         dropped: started.dropped.clone(),
+        refused_acks: started.refused_acks.clone(),
         sensors: Sensors {
             simulated: true,
             all: vec![mat],

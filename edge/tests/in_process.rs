@@ -12,8 +12,8 @@ use vigie_edge::clock_sync::{ClockSample, ClockSync};
 use vigie_edge::http::{self, AppState};
 use vigie_edge::outbox::actor::{AttachUplink, CloudAck, LinkUp, OutboxSetup, PubAcked};
 use vigie_edge::outbox::{
-    DroppedCount, OutboxActor, OutboxKey, OutboxPolicy, QueueDepth, RefusedCount, Store, WhenFull,
-    WriterConfig,
+    AckSource, DroppedCount, OutboxActor, OutboxKey, OutboxPolicy, QueueDepth, RefusedAckCount,
+    RefusedCount, Store, WhenFull, WriterConfig,
 };
 use vigie_edge::sensor::debounce::DebounceConfig;
 use vigie_edge::sensor::{SensorActor, SensorHandle, Sensors};
@@ -45,6 +45,7 @@ struct Rig {
     depth: QueueDepth,
     refused: RefusedCount,
     dropped: DroppedCount,
+    refused_acks: RefusedAckCount,
     health: HealthRegistry,
     published: Arc<Mutex<Vec<PublishEvent>>>,
     gaps: Arc<Mutex<Vec<PublishGap>>>,
@@ -98,6 +99,7 @@ fn rig_with(max_events: u64, when_full: WhenFull) -> Rig {
         depth: started.depth,
         refused: started.refused,
         dropped: started.dropped,
+        refused_acks: started.refused_acks,
         health,
         published,
         gaps,
@@ -141,6 +143,7 @@ fn state(r: &Rig, simulated: bool, all: Vec<SensorHandle>) -> AppState {
         depth: r.depth.clone(),
         refused: r.refused.clone(),
         dropped: r.dropped.clone(),
+        refused_acks: r.refused_acks.clone(),
         sensors: Sensors { simulated, all },
         media: None,
     }
@@ -176,13 +179,68 @@ async fn the_outbox_publishes_in_order_within_its_window_and_forgets_what_the_cl
     })
     .await;
     assert_eq!(r.depth.get(), 3, "a PubAck is not a confirmation");
-    r.outbox.do_send(CloudAck(3));
+    r.outbox.do_send(CloudAck {
+        acked_seq: 3,
+        source: AckSource::Mqtt,
+    });
     until("an empty outbox", || r.depth.get() == 0).await;
     until("the store emptied", || {
         r.store.load().unwrap().pending.is_empty()
     })
     .await;
     assert_eq!(r.store.load().unwrap().next_seq, 4);
+}
+
+#[actix_web::test]
+async fn a_forged_mqtt_ack_above_the_highest_seq_is_refused_counted_and_deletes_nothing() {
+    let r = rig(100);
+    let mat = sensor(&r, "mat-1", EventKind::ButtonPressed);
+    let app = test::init_service(App::new().configure(http::configure(state(
+        &r,
+        true,
+        vec![mat.clone()],
+    ))))
+    .await;
+    for _ in 0..2 {
+        mat.addr
+            .send(vigie_edge::sensor::Simulate)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    r.outbox.do_send(CloudAck {
+        acked_seq: 1_000_000,
+        source: AckSource::Mqtt,
+    });
+    until("the refusal counted", || r.refused_acks.get() == 1).await;
+    // The event after the forged ack is kept too, under the next seq.
+    let third = mat
+        .addr
+        .send(vigie_edge::sensor::Simulate)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.seq, 3, "the forged ack moved no seq");
+    until("three events in the outbox", || r.depth.get() == 3).await;
+    let loaded = r.store.load().unwrap();
+    assert_eq!(loaded.pending, [1, 2, 3]);
+    assert_eq!((loaded.confirmed_seq, loaded.next_seq), (0, 4));
+    let body: serde_json::Value =
+        test::call_and_read_body_json(&app, test::TestRequest::get().uri("/readyz").to_request())
+            .await;
+    assert_eq!(body["refused_acks"], 1, "{body}");
+    assert_eq!(body["queue_depth"], 3, "{body}");
+    // The same ack over the authenticated API is taken (a wiped Pi continues above it).
+    r.outbox.do_send(CloudAck {
+        acked_seq: 40,
+        source: AckSource::Api,
+    });
+    until("the store moved past the API's acked_seq", || {
+        let l = r.store.load().unwrap();
+        l.pending.is_empty() && l.next_seq == 41
+    })
+    .await;
+    assert_eq!(r.refused_acks.get(), 1);
 }
 
 #[actix_web::test]
@@ -384,7 +442,10 @@ async fn a_full_outbox_drops_the_oldest_sends_a_gap_record_and_keeps_it_until_co
     assert_eq!(first_sent, [3, 4], "the oldest kept event goes first");
 
     // Once the cloud confirms past it, the record is not sent again at the next link up.
-    r.outbox.do_send(CloudAck(5));
+    r.outbox.do_send(CloudAck {
+        acked_seq: 5,
+        source: AckSource::Mqtt,
+    });
     until("the outbox is empty", || r.depth.get() == 0).await;
     r.gaps.lock().unwrap().clear();
     r.outbox.do_send(LinkUp);

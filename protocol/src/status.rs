@@ -87,6 +87,10 @@ pub struct DeviceStatus {
     /// installed (each drop is also reported by a [`GapRecord`]).
     #[serde(default)]
     pub dropped_events: u64,
+    /// Acks on `system/{device}/ack` the device refused since it started because they confirmed
+    /// seqs it never issued (a forged or stale ack); each is also logged by the device.
+    #[serde(default)]
+    pub refused_acks: u64,
 }
 
 impl DeviceStatus {
@@ -103,6 +107,7 @@ impl DeviceStatus {
             api_reachable: None,
             clock_offset_ms: None,
             dropped_events: 0,
+            refused_acks: 0,
         }
     }
 

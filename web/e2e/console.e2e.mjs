@@ -148,7 +148,9 @@ async function main() {
     encoding: 'utf8',
   });
   check(add.status === 0, `vigie-cloud user add failed: ${add.stderr}`);
-  const device = spawnSync(join(BIN, 'vigie-cloud'), ['device', 'add', DEVICE], { cwd: ROOT, env, encoding: 'utf8' });
+  // The bundle (MQTT password): the embedded broker authenticates every client.
+  const bundles = join(tmp, 'bundles');
+  const device = spawnSync(join(BIN, 'vigie-cloud'), ['device', 'add', DEVICE, '--out', bundles], { cwd: ROOT, env, encoding: 'utf8' });
   check(device.status === 0, `vigie-cloud device add failed: ${device.stderr}`);
 
   const cloud = start('cloud', join(BIN, 'vigie-cloud'), ['serve'], env);
@@ -159,6 +161,7 @@ async function main() {
     VIGIE_EDGE_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
     VIGIE_EDGE_API_URL: base,
     VIGIE_EDGE_TOKEN: device.stdout.trim(),
+    VIGIE_EDGE_MQTT_PASSWORD_FILE: join(bundles, DEVICE, 'mqtt.password'),
     VIGIE_EDGE_DATA_DIR: join(tmp, 'edge'),
     VIGIE_EDGE_HTTP_LISTEN: `127.0.0.1:${edgePort}`,
   };

@@ -674,15 +674,47 @@ impl Cloud {
         );
     }
 
-    /// `vigie-cloud device add ID`: the token it prints.
+    /// `vigie-cloud device add ID --out DIR/bundles`: the token it prints. The bundle (the Pi's
+    /// MQTT password and API token) is at [`Cloud::bundle`].
     pub fn add_device(&self, id: &str) -> String {
-        let out = self.command(&["device", "add", id]).output().unwrap();
+        let bundles = self.dir.join("bundles").display().to_string();
+        let out = self
+            .command(&["device", "add", id, "--out", &bundles])
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "device add: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The provisioning bundle `add_device` wrote for `id` (`api.token`, `mqtt.password`).
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.dir.join("bundles").join(id)
+    }
+
+    /// The edge settings that give it `id`'s MQTT identity from its bundle (the embedded broker
+    /// authenticates every client).
+    pub fn edge_credentials(&self, id: &str) -> Vec<(String, String)> {
+        let password = self.bundle(id).join("mqtt.password");
+        assert!(
+            password.exists(),
+            "{id} is not provisioned: call add_device first"
+        );
+        vec![(
+            "VIGIE_EDGE_MQTT_PASSWORD_FILE".into(),
+            password.display().to_string(),
+        )]
+    }
+
+    /// `id`'s MQTT password (username = client id = `id`), for a test's own MQTT client.
+    pub fn mqtt_password(&self, id: &str) -> String {
+        std::fs::read_to_string(self.bundle(id).join("mqtt.password"))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     pub fn login(&self, user: &str, password: &str) -> String {
@@ -733,8 +765,37 @@ pub struct Edge {
 
 impl Edge {
     pub fn start(dir: &Path, device: &str, mqtt_url: &str, prefix: &str) -> Edge {
+        Edge::start_with(dir, device, mqtt_url, prefix, Vec::new())
+    }
+
+    /// A device provisioned on `cloud` (its bundle's MQTT password), for the embedded broker.
+    pub fn start_provisioned(
+        dir: &Path,
+        cloud: &Cloud,
+        device: &str,
+        mqtt_url: &str,
+        prefix: &str,
+    ) -> Edge {
+        cloud.add_device(device);
+        Edge::start_with(
+            dir,
+            device,
+            mqtt_url,
+            prefix,
+            cloud.edge_credentials(device),
+        )
+    }
+
+    /// `start` with `extra` settings on top.
+    pub fn start_with(
+        dir: &Path,
+        device: &str,
+        mqtt_url: &str,
+        prefix: &str,
+        extra: Vec<(String, String)>,
+    ) -> Edge {
         let port = free_port();
-        let env = vec![
+        let mut env = vec![
             ("VIGIE_EDGE_DEVICE_ID".into(), device.to_owned()),
             ("VIGIE_EDGE_MQTT_URL".into(), mqtt_url.to_owned()),
             (
@@ -744,6 +805,7 @@ impl Edge {
             ("VIGIE_EDGE_HTTP_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("VIGIE_TOPIC_PREFIX".into(), prefix.to_owned()),
         ];
+        env.extend(extra);
         let mut edge = Edge {
             proc: Proc::spawn("vigie-edge", Command::new("true"), &dir.join("unused.log")),
             device: device.to_owned(),

@@ -24,6 +24,17 @@ pub enum BulkOutcome {
     Failed { reachable: bool, reason: String },
 }
 
+/// Why the cloud's `acked_seq` for this device could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckedSeqError {
+    #[error("the cloud refused the device token (HTTP 401); check api.token")]
+    Unauthorized,
+    #[error("the cloud's answer has no acked_seq (is api.token a device token?)")]
+    NoAckedSeq,
+    #[error("asking the cloud for the device's acked_seq failed: {0}")]
+    Failed(String),
+}
+
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -82,6 +93,19 @@ impl ApiClient {
         serde_json::from_str::<protocol::api::ClockReading>(&text)
             .map(|r| r.now)
             .map_err(|e| (true, format!("GET /api/time: unreadable answer: {e}")))
+    }
+
+    /// The cloud's `acked_seq` for this device (highest contiguous committed seq), read with an
+    /// empty `POST /api/events` under the device's token.
+    pub fn acked_seq(&self) -> Result<u64, AckedSeqError> {
+        match self.post_events(&[]) {
+            BulkOutcome::Answered(report) => report.acked_seq.ok_or(AckedSeqError::NoAckedSeq),
+            BulkOutcome::Unauthorized => Err(AckedSeqError::Unauthorized),
+            BulkOutcome::TooLarge => {
+                Err(AckedSeqError::Failed("HTTP 413 for an empty batch".into()))
+            }
+            BulkOutcome::Failed { reason, .. } => Err(AckedSeqError::Failed(reason)),
+        }
     }
 
     /// Posts `events` (each an `EventEnvelope` JSON document) as one gzip-compressed array.

@@ -13,7 +13,7 @@ pub mod media;
 pub mod reachability;
 pub mod worker;
 
-pub use client::{ApiClient, BulkOutcome};
+pub use client::{AckedSeqError, ApiClient, BulkOutcome};
 pub use media::UploadError;
 pub use reachability::{ApiStatus, Reachability};
 pub use worker::{BulkRequest, BulkWorker};

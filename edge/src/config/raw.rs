@@ -10,6 +10,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Allow secrets in plaintext toward a non-loopback host (`http://` API with a token,
+    /// `mqtt://` with a password, `rtsp://` live push with the token); written before any table.
+    /// Env: `VIGIE_EDGE_ALLOW_INSECURE=1`.
+    #[serde(default)]
+    pub allow_insecure: bool,
     pub device: RawDevice,
     #[serde(default)]
     pub mqtt: RawMqtt,
@@ -83,6 +88,10 @@ pub struct RawApi {
     /// The device's bearer token. Env: `VIGIE_EDGE_TOKEN`.
     #[serde(default)]
     pub token: Option<String>,
+    /// A file holding the device's bearer token (`api.token` of the provisioning bundle), readable
+    /// by its owner only; instead of `token`. Env: `VIGIE_EDGE_TOKEN_FILE`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// A bulk drain starts when more than this many events are unconfirmed.
     #[serde(default = "default_bulk_threshold")]
     pub bulk_threshold: u64,
@@ -305,6 +314,7 @@ impl Default for RawApi {
         RawApi {
             url: None,
             token: None,
+            token_file: None,
             bulk_threshold: default_bulk_threshold(),
             bulk_batch: default_bulk_batch(),
             timeout_ms: default_api_timeout_ms(),

@@ -261,3 +261,139 @@ fn the_bulk_drain_settings_are_read_from_the_api_table() {
     assert_eq!(c.api.bulk_batch, 200);
     assert_eq!(c.api.timeout, std::time::Duration::from_secs(5));
 }
+
+fn secret_file(dir: &Path, name: &str, text: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_provisioning_bundle_is_given_entirely_by_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = secret_file(dir.path(), "mqtt.password", "s3cret\n", 0o600);
+    let token = secret_file(dir.path(), "api.token", "tok-123\n", 0o400);
+    let c = build(
+        MINIMAL,
+        &[
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", &password),
+            ("VIGIE_EDGE_TOKEN_FILE", &token),
+            ("VIGIE_EDGE_API_URL", "http://127.0.0.1:8080"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.mqtt_auth.credentials,
+        Some(("pi-7".to_owned(), "s3cret".to_owned())),
+        "the username defaults to the device id"
+    );
+    assert_eq!(c.api_token.as_deref(), Some("tok-123"));
+    let c = build(
+        MINIMAL,
+        &[
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", &password),
+            ("VIGIE_EDGE_MQTT_USERNAME", "other"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.mqtt_auth.credentials.unwrap().0, "other");
+}
+
+#[test]
+fn a_secret_file_open_to_other_users_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = secret_file(dir.path(), "open", "s3cret\n", 0o644);
+    let err = build(MINIMAL, &[("VIGIE_EDGE_TOKEN_FILE", &open)]).unwrap_err();
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+    assert_eq!(invalid_key(err), "api.token_file");
+    let err = build(MINIMAL, &[("VIGIE_EDGE_MQTT_PASSWORD_FILE", &open)]).unwrap_err();
+    assert_eq!(invalid_key(err), "mqtt.password_file");
+    let empty = secret_file(dir.path(), "empty", "\n", 0o600);
+    let err = build(MINIMAL, &[("VIGIE_EDGE_TOKEN_FILE", &empty)]).unwrap_err();
+    assert_eq!(invalid_key(err), "api.token_file");
+}
+
+#[test]
+fn a_token_inline_and_from_a_file_at_once_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = secret_file(dir.path(), "api.token", "tok\n", 0o600);
+    let err = build(
+        MINIMAL,
+        &[
+            ("VIGIE_EDGE_TOKEN", "tok"),
+            ("VIGIE_EDGE_TOKEN_FILE", &token),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(invalid_key(err), "api.token_file");
+}
+
+#[test]
+fn secrets_in_plaintext_toward_a_non_loopback_host_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = secret_file(dir.path(), "mqtt.password", "s3cret\n", 0o600);
+    let refused = |env: &[(&str, &str)]| invalid_key(build(MINIMAL, env).unwrap_err());
+    assert_eq!(
+        refused(&[
+            ("VIGIE_EDGE_MQTT_URL", "mqtt://broker.example:1883"),
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", &password),
+        ]),
+        "mqtt.url"
+    );
+    assert_eq!(
+        refused(&[
+            ("VIGIE_EDGE_API_URL", "http://10.0.0.5:8080"),
+            ("VIGIE_EDGE_TOKEN", "tok"),
+        ]),
+        "api.url"
+    );
+    let live = "[device]\nid = \"pi-7\"\n[video]\nsource = \"synthetic\"\nlive_url = \"rtsp://cloud.example:8554/live/{device}\"\n";
+    assert_eq!(invalid_key(build(live, &[]).unwrap_err()), "video.live_url");
+    // Loopback, TLS, or no secret at all: fine.
+    for env in [
+        vec![
+            ("VIGIE_EDGE_MQTT_URL", "mqtt://localhost:1884"),
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", password.as_str()),
+        ],
+        vec![
+            ("VIGIE_EDGE_MQTT_URL", "mqtt://[::1]:1884"),
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", password.as_str()),
+        ],
+        vec![
+            ("VIGIE_EDGE_MQTT_URL", "mqtts://broker.example"),
+            ("VIGIE_EDGE_MQTT_PASSWORD_FILE", password.as_str()),
+        ],
+        vec![("VIGIE_EDGE_MQTT_URL", "mqtt://broker.example")],
+        vec![
+            ("VIGIE_EDGE_API_URL", "https://cloud.example"),
+            ("VIGIE_EDGE_TOKEN", "tok"),
+        ],
+        vec![
+            ("VIGIE_EDGE_API_URL", "http://127.0.0.1:8080"),
+            ("VIGIE_EDGE_TOKEN", "tok"),
+        ],
+    ] {
+        assert!(build(MINIMAL, &env).is_ok(), "{env:?}");
+    }
+    // allow_insecure, in the file (before any table) or by environment.
+    let insecure = format!("allow_insecure = true\n{live}");
+    assert!(build(&insecure, &[]).is_ok());
+    assert!(build(live, &[("VIGIE_EDGE_ALLOW_INSECURE", "1")]).is_ok());
+    assert!(
+        build(live, &[("VIGIE_EDGE_ALLOW_INSECURE", "yes")]).is_err(),
+        "only 1 or true"
+    );
+}
+
+#[test]
+fn an_rtsps_live_url_is_refused_since_nothing_can_push_it() {
+    let live = "[device]\nid = \"pi-7\"\n[video]\nsource = \"synthetic\"\nlive_url = \"rtsps://127.0.0.1:8322/live/{device}\"\n";
+    let err = build(live, &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("rtsps:// is not supported"),
+        "{err}"
+    );
+    assert_eq!(invalid_key(err), "video.live_url");
+}

@@ -162,7 +162,7 @@ impl Config {
         if let Some(url) = &api_url {
             check_api_url(url)?;
         }
-        let api_token = raw.api.token.clone().filter(|t| !t.is_empty());
+        let api_token = check_api_token(&raw)?;
         if let Some(token) = &api_token {
             if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ConfigError::invalid(
@@ -196,6 +196,14 @@ impl Config {
                 ))
             }
         };
+        check_plaintext(
+            &raw,
+            &mqtt,
+            &mqtt_auth,
+            api_url.as_deref(),
+            api_token.is_some(),
+            &video,
+        )?;
         if backend == Backend::Simulated && !http_listen.ip().is_loopback() {
             return Err(ConfigError::invalid(
                 "http.listen",
@@ -416,19 +424,7 @@ fn check_mqtt_auth(raw: &RawConfig, endpoint: &MqttEndpoint) -> Result<MqttAuth,
         }
         (_, None) => None,
         (username, Some(file)) => {
-            let password = std::fs::read_to_string(file).map_err(|e| {
-                ConfigError::invalid(
-                    "mqtt.password_file",
-                    format!("cannot read {}: {e}", file.display()),
-                )
-            })?;
-            let password = password.trim_end_matches(['\n', '\r']).to_owned();
-            if password.is_empty() {
-                return Err(ConfigError::invalid(
-                    "mqtt.password_file",
-                    format!("{} is empty", file.display()),
-                ));
-            }
+            let password = read_secret("mqtt.password_file", file)?;
             let username = username.clone().unwrap_or_else(|| raw.device.id.clone());
             Some((username, password))
         }
@@ -461,6 +457,120 @@ fn check_mqtt_auth(raw: &RawConfig, endpoint: &MqttEndpoint) -> Result<MqttAuth,
         credentials,
         ca_pem,
     })
+}
+
+/// Refuses a secret sent in plaintext toward a non-loopback host, unless `allow_insecure`: the
+/// token over `http://` (the API) or `rtsp://` (the live push's Basic auth), the MQTT password over
+/// `mqtt://`.
+fn check_plaintext(
+    raw: &RawConfig,
+    mqtt: &MqttEndpoint,
+    mqtt_auth: &MqttAuth,
+    api_url: Option<&str>,
+    has_token: bool,
+    video: &Option<super::VideoConfig>,
+) -> Result<(), ConfigError> {
+    if raw.allow_insecure {
+        return Ok(());
+    }
+    let refuse = |key: &str, what: &str, host: &str| {
+        ConfigError::invalid(
+            key,
+            format!(
+                "{what} would cross the network in plaintext to {host:?}, which is not a loopback \
+                 address; use {}, or set allow_insecure = true (VIGIE_EDGE_ALLOW_INSECURE=1) on a \
+                 network you trust",
+                match key {
+                    "mqtt.url" => "mqtts://",
+                    "api.url" => "https://",
+                    _ => "a TLS tunnel or VPN with an rtsp:// URL on loopback",
+                }
+            ),
+        )
+    };
+    if !mqtt.tls && mqtt_auth.credentials.is_some() && !is_loopback_host(&mqtt.host) {
+        return Err(refuse("mqtt.url", "the device's MQTT password", &mqtt.host));
+    }
+    if let (Some(url), true) = (api_url, has_token) {
+        if let Some(rest) = url.strip_prefix("http://") {
+            let host = url_host(rest);
+            if !is_loopback_host(&host) {
+                return Err(refuse("api.url", "the device's API token", &host));
+            }
+        }
+    }
+    if let Some(live) = video.as_ref().and_then(|v| v.live_url.as_deref()) {
+        if let Some(rest) = live.strip_prefix("rtsp://") {
+            let host = url_host(rest);
+            if !is_loopback_host(&host) {
+                return Err(refuse(
+                    "video.live_url",
+                    "the device's API token (RTSP Basic auth)",
+                    &host,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host of `host[:port][/path]` (brackets of an IPv6 address removed).
+fn url_host(rest: &str) -> String {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    split_host_port(authority)
+        .map(|(host, _)| host)
+        .unwrap_or_else(|_| authority.to_owned())
+}
+
+/// `localhost`, or an IP address in 127.0.0.0/8 or `::1`.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The API token: inline (`api.token`, `VIGIE_EDGE_TOKEN`) or from `api.token_file`, not both.
+fn check_api_token(raw: &RawConfig) -> Result<Option<String>, ConfigError> {
+    let inline = raw.api.token.clone().filter(|t| !t.is_empty());
+    match (&inline, &raw.api.token_file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "api.token_file",
+            "set either api.token (VIGIE_EDGE_TOKEN) or api.token_file (VIGIE_EDGE_TOKEN_FILE), not both",
+        )),
+        (_, Some(file)) => read_secret("api.token_file", file).map(Some),
+        (inline, None) => Ok(inline.clone()),
+    }
+}
+
+/// Reads a secret from `file` (one line; a trailing newline is dropped), refusing a file that is
+/// missing, empty, or open to the group or others (it must be 0600 or 0400, as the bundle writes).
+fn read_secret(key: &str, file: &std::path::Path) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(file)
+        .map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", file.display())))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "{} is open to other users (mode {mode:04o}); a secret must be readable by its \
+                 owner only: chmod 600 {}",
+                file.display(),
+                file.display()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", file.display())))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_owned();
+    if secret.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{} is empty", file.display()),
+        ));
+    }
+    Ok(secret)
 }
 
 /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (ports default to 1883 and 8883).

@@ -260,13 +260,23 @@ pub fn check_video(
     }
     let live_url = match raw.live_url.as_deref().filter(|u| !u.is_empty()) {
         None => None,
-        Some(url) if url.starts_with("rtsp://") || url.starts_with("rtsps://") => {
-            Some(url.replace("{device}", device.as_str()))
+        Some(url) if url.starts_with("rtsp://") => Some(url.replace("{device}", device.as_str())),
+        Some(url) if url.starts_with("rtsps://") => {
+            // Nothing here can push it: the live publisher speaks RTSP/TCP only, and the cloud's
+            // embedded RTSP server has no TLS.
+            return Err(ConfigError::invalid(
+                key("live_url"),
+                format!(
+                    "{url:?}: rtsps:// is not supported (the live publisher and the cloud's \
+                     embedded RTSP server speak plain RTSP/TCP); use rtsp:// over loopback or \
+                     inside a TLS tunnel or VPN"
+                ),
+            ));
         }
         Some(url) => {
             return Err(ConfigError::invalid(
                 key("live_url"),
-                format!("{url:?} must start with rtsp:// or rtsps://"),
+                format!("{url:?} must start with rtsp://"),
             ))
         }
     };

@@ -18,6 +18,9 @@ pub struct ReadyBody {
     pub refused_events: u64,
     /// Unsent events the outbox's size or age bound ever dropped (each reported by a gap record).
     pub dropped_events: u64,
+    /// Acks over MQTT refused since start: they confirmed seqs this device never issued (forged or
+    /// stale); nothing was deleted for them.
+    pub refused_acks: u64,
     /// The media outbox, when the Pi has a camera.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaBody>,
@@ -44,6 +47,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         queue_depth: state.depth.get(),
         refused_events: state.refused.get(),
         dropped_events: state.dropped.get(),
+        refused_acks: state.refused_acks.get(),
         media: state.media.as_ref().map(|m| {
             use std::sync::atomic::Ordering::Relaxed;
             MediaBody {

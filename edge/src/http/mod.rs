@@ -7,7 +7,7 @@ pub mod sim;
 use ::actors::HealthRegistry;
 use actix_web::web;
 
-use crate::outbox::{DroppedCount, QueueDepth, RefusedCount};
+use crate::outbox::{DroppedCount, QueueDepth, RefusedAckCount, RefusedCount};
 use crate::sensor::Sensors;
 
 /// What the handlers share.
@@ -17,6 +17,7 @@ pub struct AppState {
     pub depth: QueueDepth,
     pub refused: RefusedCount,
     pub dropped: DroppedCount,
+    pub refused_acks: RefusedAckCount,
     pub sensors: Sensors,
     /// The media outbox's counts, when the Pi has a camera.
     pub media: Option<std::sync::Arc<crate::media::MediaCounters>>,

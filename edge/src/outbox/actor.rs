@@ -17,10 +17,10 @@ use ::actors::{guard, ComponentState, HealthRegistry, RestartPolicy, SharedClock
 use actix::prelude::*;
 use protocol::{EventEnvelope, GapRecord, Topic, TopicPrefix};
 
-use super::state::{OutboxPolicy, OutboxState};
+use super::state::{AckSource, OutboxPolicy, OutboxState};
 use super::store::{Store, StoreError};
 use super::writer::{self, AppendRequest, WriterConfig, WriterEvent, WriterHandle};
-use super::{DroppedCount, OutboxError, QueueDepth, RefusedCount};
+use super::{DroppedCount, OutboxError, QueueDepth, RefusedAckCount, RefusedCount};
 use crate::clock_sync::ClockSync;
 use crate::uplink::{PublishEvent, PublishGap};
 pub use drain::{BulkAnswered, BulkSetup};
@@ -72,13 +72,19 @@ pub struct PubAcked(pub u64);
 #[rtype(result = "()")]
 pub struct PublishFailed(pub u64);
 
-/// From the uplink: the cloud's `DeviceAck` (highest contiguous committed `seq`).
-#[derive(Message)]
+/// The cloud's `acked_seq` (highest contiguous committed `seq`) and where it came from: the uplink
+/// sends the `DeviceAck` of `system/{device}/ack` as [`AckSource::Mqtt`], which is refused above the
+/// highest seq issued.
+#[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
-pub struct CloudAck(pub u64);
+pub struct CloudAck {
+    pub acked_seq: u64,
+    pub source: AckSource,
+}
 
 /// The outbox actor.
 pub struct OutboxActor {
+    device: protocol::DeviceId,
     prefix: TopicPrefix,
     store: Store,
     writer: WriterHandle,
@@ -89,6 +95,7 @@ pub struct OutboxActor {
     depth: QueueDepth,
     refused: RefusedCount,
     dropped: DroppedCount,
+    refused_acks: RefusedAckCount,
     /// Gap records the cloud has not confirmed past, by first seq: sent at link up, after each
     /// drop, and again every resend timeout until confirmed.
     gaps: BTreeMap<u64, GapRecord>,
@@ -117,6 +124,8 @@ pub struct StartedOutbox {
     pub refused: RefusedCount,
     /// Events the bounds ever dropped (shown in `/readyz` and the status).
     pub dropped: DroppedCount,
+    /// MQTT acks refused since start (shown in `/readyz` and the status).
+    pub refused_acks: RefusedAckCount,
 }
 
 /// Everything the outbox needs to start.
@@ -139,6 +148,7 @@ pub struct OutboxSetup {
 impl OutboxActor {
     /// Spawns the writer thread and starts the actor under a `Supervisor`.
     pub fn start(setup: OutboxSetup) -> Result<StartedOutbox, StoreError> {
+        let device = setup.writer.device.clone();
         let slot: Arc<OnceLock<Addr<OutboxActor>>> = Arc::new(OnceLock::new());
         let notify = slot.clone();
         let (writer, writer_thread) = writer::spawn(
@@ -156,11 +166,8 @@ impl OutboxActor {
         let refused = RefusedCount::default();
         let dropped = DroppedCount::default();
         dropped.set(setup.loaded.dropped_total);
-        let mut core = OutboxState::new(
-            setup.policy,
-            setup.loaded.confirmed_seq,
-            setup.loaded.pending.iter().copied(),
-        );
+        let refused_acks = RefusedAckCount::default();
+        let mut core = core_from(setup.policy, &setup.loaded);
         let drain = match setup.bulk {
             Some(bulk) => {
                 let notify = slot.clone();
@@ -178,6 +185,7 @@ impl OutboxActor {
         depth.set(core.depth());
         setup.health.register(NAME, true);
         let actor = OutboxActor {
+            device,
             prefix: setup.prefix,
             store: setup.store,
             writer: writer.clone(),
@@ -188,6 +196,7 @@ impl OutboxActor {
             depth: depth.clone(),
             refused: refused.clone(),
             dropped: dropped.clone(),
+            refused_acks: refused_acks.clone(),
             gaps: setup
                 .loaded
                 .gaps
@@ -213,6 +222,7 @@ impl OutboxActor {
             depth,
             refused,
             dropped,
+            refused_acks,
         })
     }
 
@@ -314,6 +324,14 @@ impl OutboxActor {
     }
 }
 
+/// The bookkeeping core for what the store holds: its pending events, confirmed seq, and every
+/// seq below its `next_seq` counted as issued (dropped ones too).
+fn core_from(policy: OutboxPolicy, loaded: &super::Loaded) -> OutboxState {
+    let mut core = OutboxState::new(policy, loaded.confirmed_seq, loaded.pending.iter().copied());
+    core.issued_up_to(loaded.next_seq.saturating_sub(1));
+    core
+}
+
 impl Actor for OutboxActor {
     type Context = Context<Self>;
 
@@ -358,11 +376,7 @@ impl Supervised for OutboxActor {
         let link_up = self.core.is_link_up();
         match self.store.load() {
             Ok(loaded) => {
-                self.core = OutboxState::new(
-                    self.policy_cfg,
-                    loaded.confirmed_seq,
-                    loaded.pending.iter().copied(),
-                );
+                self.core = core_from(self.policy_cfg, &loaded);
                 self.gaps = loaded
                     .gaps
                     .iter()
@@ -509,7 +523,27 @@ impl Handler<CloudAck> for OutboxActor {
 
     fn handle(&mut self, msg: CloudAck, ctx: &mut Context<Self>) {
         self.guarded(ctx, |a| {
-            let (delete, seqs) = a.core.confirmed(msg.0, a.now());
+            let (delete, seqs) = match a.core.confirmed(msg.acked_seq, msg.source, a.now()) {
+                Ok(confirmation) => confirmation,
+                Err(refused) => {
+                    let refused_acks = a.refused_acks.add_one();
+                    // Every refusal is counted; a flood is logged for its first 10, then 1 in 1000,
+                    // so a forger cannot fill the Pi's disk with log lines.
+                    if refused_acks > 10 && refused_acks % 1000 != 0 {
+                        return;
+                    }
+                    tracing::warn!(
+                        device_id = %a.device,
+                        acked_seq = refused.acked_seq,
+                        highest_issued = refused.highest_issued,
+                        source = ?msg.source,
+                        refused_acks,
+                        "ack refused: it confirms seqs this device never issued (forged or stale); \
+                         nothing is deleted"
+                    );
+                    return;
+                }
+            };
             if let Some(acked) = delete {
                 a.confirm_store(acked);
             }

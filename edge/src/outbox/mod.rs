@@ -4,11 +4,13 @@
 //! - [`seal`]: the record cipher (XChaCha20-Poly1305, random nonce, the record key as associated
 //!   data); [`key`]: the key file (load with its checks, `keygen`).
 //! - [`writer`]: the single writer thread (seq assignment, group commit).
-//! - [`state`]: the pure bookkeeping core (window, resends, confirmations).
+//! - [`state`]: the pure bookkeeping core (window, resends, confirmations, refused acks).
+//! - [`resume`]: a new outbox continues above the `acked_seq` the cloud holds for the device.
 //! - [`actor`]: the supervised actor that ties them to the sensors and the uplink.
 
 pub mod actor;
 pub mod key;
+pub mod resume;
 pub mod seal;
 pub mod state;
 pub mod store;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 pub use actor::{Append, OutboxActor};
 pub use key::{KeyError, OutboxKey};
-pub use state::{OutboxPolicy, OutboxState};
+pub use state::{AckSource, OutboxPolicy, OutboxState, RefusedAck};
 pub use store::{Loaded, Store, StoreError};
 pub use writer::{AppendRequest, WhenFull, WriterConfig, WriterEvent, WriterHandle};
 
@@ -62,6 +64,23 @@ impl DroppedCount {
 
     pub fn set(&self, total: u64) {
         self.0.store(total, Ordering::Relaxed);
+    }
+}
+
+/// How many cloud acks over MQTT the outbox refused since start because they confirmed seqs it
+/// never issued (a forged or stale `system/{device}/ack`); shown in `/readyz` as `refused_acks` and
+/// in the device status.
+#[derive(Debug, Clone, Default)]
+pub struct RefusedAckCount(Arc<AtomicU64>);
+
+impl RefusedAckCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more refused ack; returns the new total.
+    pub fn add_one(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 

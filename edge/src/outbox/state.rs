@@ -31,6 +31,13 @@
 //!
 //! Bounds: events the outbox's size or age bound dropped leave the bookkeeping through
 //! [`OutboxState::dropped`] (a gap record, sent by the actor, tells the cloud), whatever their stage.
+//!
+//! Acks and where they come from ([`AckSource`]): an ack over MQTT (`system/{device}/ack`, which
+//! any client of a broker without ACL can publish, retained) above the highest `seq` this outbox
+//! ever issued is refused ([`RefusedAck`]) and changes nothing: it cannot confirm events that do not
+//! exist yet. An ack over the authenticated API (a bulk answer, or the device's `acked_seq` read at
+//! start) may pass it: the cloud holds seqs from an earlier life of this device (a wiped or
+//! re-flashed Pi), and the writer then moves `next_seq` past it so that no seq is reused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -84,6 +91,27 @@ struct Entry {
     attempts: u32,
 }
 
+/// Where a cloud ack came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckSource {
+    /// `system/{device}/ack` over MQTT: trusted only up to the highest seq issued.
+    Mqtt,
+    /// The cloud's API, authenticated with the device's token (bulk answer, start-up sync).
+    Api,
+}
+
+/// An ack refused: over MQTT, above the highest seq this outbox ever issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ack of seq {acked_seq} refused: the highest seq this device issued is {highest_issued}")]
+pub struct RefusedAck {
+    pub acked_seq: u64,
+    pub highest_issued: u64,
+}
+
+/// What an accepted ack asks for: the store deletes up to `delete` (when it moved), and `publish`
+/// goes out now.
+pub type Confirmation = (Option<u64>, Vec<u64>);
+
 /// The bookkeeping for every stored, unconfirmed event.
 #[derive(Debug, Clone)]
 pub struct OutboxState {
@@ -92,12 +120,17 @@ pub struct OutboxState {
     queued: BTreeSet<u64>,
     in_flight: usize,
     confirmed: u64,
+    /// The highest seq ever issued (stored, dropped or confirmed through the API); an MQTT ack
+    /// above it is refused.
+    highest_issued: u64,
     link_up: bool,
     bulk: Option<Bulk>,
 }
 
 impl OutboxState {
     /// The state after a (re)start: `pending` are the stored events, all queued; the link is down.
+    /// The highest seq issued is taken as the highest of `confirmed` and `pending`; give the
+    /// store's `next_seq - 1` with [`Self::issued_up_to`] when seqs above were dropped.
     pub fn new(
         policy: OutboxPolicy,
         confirmed: u64,
@@ -109,6 +142,7 @@ impl OutboxState {
             queued: BTreeSet::new(),
             in_flight: 0,
             confirmed,
+            highest_issued: confirmed,
             link_up: false,
             bulk: None,
         };
@@ -116,6 +150,16 @@ impl OutboxState {
             state.stored(seq, Duration::ZERO);
         }
         state
+    }
+
+    /// Seqs up to `highest` were issued (the store's `next_seq - 1`, after a restart).
+    pub fn issued_up_to(&mut self, highest: u64) {
+        self.highest_issued = self.highest_issued.max(highest);
+    }
+
+    /// The highest seq ever issued, as far as this core knows.
+    pub fn highest_issued(&self) -> u64 {
+        self.highest_issued
     }
 
     /// Turns on the bulk drain over HTTP (an API url and token are configured).
@@ -130,6 +174,7 @@ impl OutboxState {
 
     /// A newly stored event; returns what to publish now.
     pub fn stored(&mut self, seq: u64, now: Duration) -> Vec<u64> {
+        self.highest_issued = self.highest_issued.max(seq);
         if seq > self.confirmed && !self.entries.contains_key(&seq) {
             self.entries.insert(
                 seq,
@@ -199,11 +244,30 @@ impl OutboxState {
     }
 
     /// The cloud committed every event up to `acked_seq`. Returns `Some(acked_seq)` when the store
-    /// must delete up to it and persist it, `None` for an old or repeated ack.
-    pub fn confirmed(&mut self, acked_seq: u64, now: Duration) -> (Option<u64>, Vec<u64>) {
+    /// must delete up to it and persist it, `None` for an old or repeated ack. Over MQTT, an ack
+    /// above the highest seq issued is refused and changes nothing; over the API it is taken, and
+    /// the seqs up to it count as issued (the writer continues after it).
+    pub fn confirmed(
+        &mut self,
+        acked_seq: u64,
+        source: AckSource,
+        now: Duration,
+    ) -> Result<Confirmation, RefusedAck> {
+        if source == AckSource::Mqtt && acked_seq > self.highest_issued {
+            return Err(RefusedAck {
+                acked_seq,
+                highest_issued: self.highest_issued,
+            });
+        }
+        Ok(self.accept_ack(acked_seq, now))
+    }
+
+    /// Applies an ack already trusted (see [`Self::confirmed`]).
+    fn accept_ack(&mut self, acked_seq: u64, now: Duration) -> Confirmation {
         if acked_seq <= self.confirmed {
             return (None, Vec::new());
         }
+        self.highest_issued = self.highest_issued.max(acked_seq);
         self.confirmed = acked_seq;
         self.forget_up_to(acked_seq);
         (Some(acked_seq), self.next_publishes(now))
@@ -212,6 +276,7 @@ impl OutboxState {
     /// The outbox's bounds dropped every unsent event up to `upto` (a gap record reports them to
     /// the cloud): they leave the bookkeeping unconfirmed. Returns what to publish now.
     pub fn dropped(&mut self, upto: u64, now: Duration) -> Vec<u64> {
+        self.highest_issued = self.highest_issued.max(upto);
         self.forget_up_to(upto);
         self.next_publishes(now)
     }
@@ -283,9 +348,9 @@ impl OutboxState {
     /// The cloud answered the batch with its `acked_seq` (highest contiguous committed `seq`):
     /// confirms like a `DeviceAck`; the batch's unconfirmed events are queued again. Returns what
     /// the store must delete up to, and what to publish over MQTT now.
-    pub fn bulk_answered(&mut self, acked_seq: u64, now: Duration) -> (Option<u64>, Vec<u64>) {
+    pub fn bulk_answered(&mut self, acked_seq: u64, now: Duration) -> Confirmation {
         self.requeue_batch();
-        self.confirmed(acked_seq, now)
+        self.accept_ack(acked_seq, now)
     }
 
     /// The request failed (network error, 5xx, …): the batch is queued again; no new batch before

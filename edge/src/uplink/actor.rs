@@ -20,7 +20,7 @@ use super::options::{mqtt_options, request_capacity};
 use super::tracker::{PkidTracker, Tag};
 use crate::config::Config;
 use crate::outbox::actor::{CloudAck, LinkDown, LinkUp, PubAcked, PublishFailed};
-use crate::outbox::{OutboxActor, QueueDepth};
+use crate::outbox::{AckSource, OutboxActor, QueueDepth};
 
 const NAME: &str = "uplink";
 
@@ -59,6 +59,8 @@ pub struct StatusFacts {
     pub api: Option<crate::api::ApiStatus>,
     pub clock: crate::clock_sync::ClockSync,
     pub dropped: crate::outbox::DroppedCount,
+    /// MQTT acks the outbox refused (forged or stale).
+    pub refused_acks: crate::outbox::RefusedAckCount,
     pub prober: Option<crate::clock_sync::Prober>,
 }
 
@@ -165,6 +167,7 @@ impl UplinkActor {
             api_reachable: self.facts.api.as_ref().and_then(|a| a.get()),
             clock_offset_ms: self.facts.clock.offset_ms(),
             dropped_events: self.facts.dropped.get(),
+            refused_acks: self.facts.refused_acks.get(),
         }
     }
 
@@ -236,7 +239,11 @@ impl UplinkActor {
         match DeviceAck::from_json(payload) {
             Ok(ack) if &ack.device == self.device() => {
                 tracing::debug!(acked_seq = ack.acked_seq, "cloud ack received");
-                self.outbox.do_send(CloudAck(ack.acked_seq));
+                // Over MQTT: the outbox refuses it above the highest seq this device issued.
+                self.outbox.do_send(CloudAck {
+                    acked_seq: ack.acked_seq,
+                    source: AckSource::Mqtt,
+                });
             }
             Ok(ack) => tracing::warn!(device = %ack.device, "ignoring an ack for another device"),
             Err(e) => tracing::warn!(error = %e, "ignoring an unreadable ack"),

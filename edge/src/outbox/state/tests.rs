@@ -68,13 +68,21 @@ fn a_cloud_ack_removes_everything_up_to_its_seq_and_only_once() {
         o.stored(seq, S);
     }
     o.pub_acked(1, S);
-    let (delete, _) = o.confirmed(3, S);
+    let (delete, _) = o.confirmed(3, AckSource::Mqtt, S).unwrap();
     assert_eq!(delete, Some(3));
     assert_eq!(o.depth(), 1);
     assert_eq!(o.in_flight(), 1, "seq 4 is still without PubAck");
     assert_eq!(o.confirmed_seq(), 3);
-    assert_eq!(o.confirmed(3, S).0, None, "a repeated ack changes nothing");
-    assert_eq!(o.confirmed(2, S).0, None, "an older ack changes nothing");
+    assert_eq!(
+        o.confirmed(3, AckSource::Mqtt, S).unwrap().0,
+        None,
+        "a repeated ack changes nothing"
+    );
+    assert_eq!(
+        o.confirmed(2, AckSource::Mqtt, S).unwrap().0,
+        None,
+        "an older ack changes nothing"
+    );
 }
 
 #[test]
@@ -83,7 +91,7 @@ fn a_confirmation_frees_window_slots_of_events_without_puback() {
     o.stored(1, S);
     o.stored(2, S);
     assert_eq!(o.link_up(S), [1]);
-    let (_, publish) = o.confirmed(1, S);
+    let (_, publish) = o.confirmed(1, AckSource::Mqtt, S).unwrap();
     assert_eq!(publish, [2]);
 }
 
@@ -202,9 +210,15 @@ proptest! {
                     Some(seq) => { sent.remove(&seq); o.publish_failed(seq); vec![] }
                     None => vec![],
                 },
+                Action::Confirm(n) if n >= next_seq => {
+                    // A forged MQTT ack above the highest seq issued: refused, nothing changes.
+                    let refused = o.confirmed(n, AckSource::Mqtt, now);
+                    prop_assert_eq!(refused, Err(RefusedAck { acked_seq: n, highest_issued: next_seq - 1 }));
+                    prop_assert_eq!(o.confirmed_seq(), confirmed);
+                    vec![]
+                }
                 Action::Confirm(n) => {
-                    let n = n.min(next_seq - 1);
-                    let (delete, publish) = o.confirmed(n, now);
+                    let (delete, publish) = o.confirmed(n, AckSource::Mqtt, now).unwrap();
                     prop_assert_eq!(delete.is_some(), n > confirmed);
                     confirmed = confirmed.max(n);
                     stored.retain(|s| *s > confirmed);
@@ -383,7 +397,7 @@ fn a_refused_token_turns_the_drain_off_and_everything_goes_over_mqtt() {
 fn a_device_ack_over_mqtt_also_confirms_events_of_the_batch_in_flight() {
     let mut o = draining(4, 10, 5, 20);
     o.next_bulk_batch(S);
-    o.confirmed(3, S);
+    o.confirmed(3, AckSource::Mqtt, S).unwrap();
     let (delete, _) = o.bulk_answered(5, S);
     assert_eq!(delete, Some(5));
     assert_eq!(o.depth(), 15);
@@ -474,7 +488,7 @@ proptest! {
                         batch.clear();
                         o.bulk_answered(n, now)
                     } else {
-                        o.confirmed(n, now)
+                        o.confirmed(n, AckSource::Mqtt, now).unwrap()
                     };
                     prop_assert_eq!(delete.is_some(), n > confirmed);
                     confirmed = confirmed.max(n);
@@ -558,7 +572,82 @@ fn dropped_events_leave_the_window_unconfirmed_and_free_their_slots() {
     assert_eq!(o.confirmed_seq(), 0, "a drop is not a confirmation");
     assert_eq!(o.stage(2), None);
     // The cloud's ack passing the gap confirms as usual.
-    let (delete, _) = o.confirmed(5, S);
+    let (delete, _) = o.confirmed(5, AckSource::Mqtt, S).unwrap();
     assert_eq!(delete, Some(5));
     assert_eq!(o.depth(), 0);
+}
+
+// ---- where an ack comes from (issue 12: a forged ack wipes a Pi's queue) ----
+
+#[test]
+fn an_mqtt_ack_above_the_highest_seq_issued_is_refused_and_changes_nothing() {
+    let mut o = fresh(4);
+    o.link_up(S);
+    for seq in 1..=3 {
+        o.stored(seq, S);
+    }
+    assert_eq!(
+        o.confirmed(1_000_000, AckSource::Mqtt, S),
+        Err(RefusedAck {
+            acked_seq: 1_000_000,
+            highest_issued: 3
+        })
+    );
+    assert_eq!(o.confirmed_seq(), 0);
+    assert_eq!(o.depth(), 3, "every stored event is still there");
+    // The next event is still kept after the refusal: the forged ack does not cover it.
+    assert_eq!(o.stored(4, S), [4]);
+    assert_eq!(o.depth(), 4);
+    assert_eq!(o.highest_issued(), 4);
+}
+
+#[test]
+fn an_mqtt_ack_of_exactly_the_highest_seq_issued_confirms() {
+    let mut o = fresh(4);
+    for seq in 1..=3 {
+        o.stored(seq, S);
+    }
+    assert_eq!(o.confirmed(3, AckSource::Mqtt, S), Ok((Some(3), vec![])));
+    assert_eq!(o.depth(), 0);
+}
+
+#[test]
+fn an_mqtt_ack_on_an_empty_new_outbox_is_refused() {
+    let mut o = fresh(4);
+    assert!(o.confirmed(1, AckSource::Mqtt, S).is_err());
+    assert_eq!(o.confirmed(0, AckSource::Mqtt, S), Ok((None, vec![])));
+}
+
+#[test]
+fn an_api_ack_above_the_highest_seq_issued_confirms_and_counts_those_seqs_as_issued() {
+    let mut o = fresh(4);
+    o.stored(1, S);
+    assert_eq!(o.confirmed(50, AckSource::Api, S), Ok((Some(50), vec![])));
+    assert_eq!(o.confirmed_seq(), 50);
+    assert_eq!(o.highest_issued(), 50);
+    // The retained MQTT ack of the same value that follows is now an old ack, not a refusal.
+    assert_eq!(o.confirmed(50, AckSource::Mqtt, S), Ok((None, vec![])));
+    assert!(o.confirmed(51, AckSource::Mqtt, S).is_err());
+}
+
+#[test]
+fn a_bulk_answer_above_the_highest_seq_issued_is_taken() {
+    let mut o = draining(4, 0, 10, 3);
+    let batch = o.next_bulk_batch(S).unwrap();
+    assert_eq!(batch, [1, 2, 3]);
+    assert_eq!(o.bulk_answered(9, S).0, Some(9));
+    assert_eq!(o.highest_issued(), 9);
+}
+
+#[test]
+fn dropped_seqs_and_the_stores_next_seq_count_as_issued() {
+    let mut o = OutboxState::new(policy(4), 2, [3, 4]);
+    assert_eq!(o.highest_issued(), 4);
+    o.issued_up_to(9);
+    assert_eq!(
+        o.highest_issued(),
+        9,
+        "seqs 5..=9 were dropped before the restart"
+    );
+    assert_eq!(o.confirmed(9, AckSource::Mqtt, S).map(|c| c.0), Ok(Some(9)));
 }
