@@ -11,6 +11,8 @@ pub mod auth;
 pub mod broker;
 pub mod broker_files;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod ingest;
 pub mod live;
