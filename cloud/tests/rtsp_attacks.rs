@@ -75,10 +75,17 @@ fn closed_within(stream: &mut TcpStream, since: Instant, timeout: Duration) -> (
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => said.extend_from_slice(&buf[..n]),
+            // A signal to this process (a child exiting) is not the server closing.
+            Err(e) if e.kind() == ErrorKind::Interrupted => {
+                eprintln!("read interrupted by a signal")
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 panic!("the connection was still open after {timeout:?}")
             }
-            Err(_) => break,
+            Err(e) => {
+                eprintln!("connection closed by the server: {e}");
+                break;
+            }
         }
     }
     (since.elapsed(), String::from_utf8_lossy(&said).into_owned())
@@ -233,7 +240,11 @@ fn a_client_dripping_one_byte_every_5_s_is_closed_at_the_15_s_deadline() {
     eprintln!("dripping client: closed after {closed_after:?}, having sent {sent} bytes");
     assert!(
         closed_after >= Duration::from_secs(14) && closed_after <= Duration::from_secs(17),
-        "closed after {closed_after:?}, not at the 15 s deadline; cloud log:\n{}",
+        "closed after {closed_after:?}, not at the 15 s deadline; accepted {}, pushed out {}, \
+         deadline-closed {}; cloud log:\n{}",
+        metric(&rig.cloud, "vigie_rtsp_connections_accepted_total"),
+        metric(&rig.cloud, "vigie_rtsp_unauthenticated_pushed_out_total"),
+        metric(&rig.cloud, "vigie_rtsp_deadline_closed_total"),
         rtsp_log(&rig)
     );
     assert_eq!(metric(&rig.cloud, "vigie_rtsp_deadline_closed_total"), 1);
