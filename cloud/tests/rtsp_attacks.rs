@@ -270,7 +270,8 @@ fn with_300_unauthenticated_sockets_churning_from_10_addresses_a_real_publisher_
             };
             let mut sockets: Vec<TcpStream> = (0..300).map(dial).collect();
             open.store(sockets.len(), Ordering::SeqCst);
-            let (mut reopened, started) = (0usize, Instant::now());
+            let (mut reopened, mut sweeps, started) = (0usize, 0usize, Instant::now());
+            let mut slowest = Duration::ZERO;
             let (_pace_tx, pace) = mpsc::channel::<()>();
             while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
                 let _ = pace.recv_timeout(Duration::from_millis(100));
@@ -278,6 +279,7 @@ fn with_300_unauthenticated_sockets_churning_from_10_addresses_a_real_publisher_
                     // Bounded: past this many, the sockets are only held.
                     continue;
                 }
+                sweeps += 1;
                 for (i, socket) in sockets.iter_mut().enumerate() {
                     let mut buf = [0u8; 256];
                     let closed = match socket.read(&mut buf) {
@@ -286,12 +288,14 @@ fn with_300_unauthenticated_sockets_churning_from_10_addresses_a_real_publisher_
                         Err(e) => e.kind() != ErrorKind::WouldBlock,
                     };
                     if closed {
+                        let dialing = Instant::now();
                         *socket = dial(i);
+                        slowest = slowest.max(dialing.elapsed());
                         reopened += 1;
                     }
                 }
             }
-            reopened
+            (reopened, sweeps, slowest)
         })
     };
     wait_for("300 attacker sockets", Duration::from_secs(30), || {
@@ -308,10 +312,11 @@ fn with_300_unauthenticated_sockets_churning_from_10_addresses_a_real_publisher_
     let unauthenticated = metric(&rig.cloud, "vigie_rtsp_unauthenticated_connections");
     let pushed_out = metric(&rig.cloud, "vigie_rtsp_unauthenticated_pushed_out_total");
     stop.store(true, Ordering::SeqCst);
-    let reopened = attacker.join().unwrap();
+    let (reopened, sweeps, slowest) = attacker.join().unwrap();
     eprintln!(
         "flood: HLS playable {took:?} after the publisher started, with 300 attacker sockets open \
-         (reopened {reopened} times); server holds {unauthenticated} unauthenticated, \
+         (reopened {reopened} times in {sweeps} sweeps, the slowest reconnect {slowest:?}); \
+         server holds {unauthenticated} unauthenticated, \
          {publishers} publisher(s), pushed out {pushed_out}"
     );
     assert_eq!(publishers, 1);

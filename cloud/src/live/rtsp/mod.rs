@@ -21,8 +21,8 @@
 //! One thread per connection (at most [`MAX_CONNECTIONS`]); a publisher silent for [`IDLE`] is
 //! dropped. A new publisher for a device that is already streaming takes over (the old connection
 //! is shut): a Pi that reconnects after a cut is not kept waiting for its own stale session. An
-//! `accept` failure (out of file descriptors) backs off from [`ACCEPT_BACKOFF`].0 to .1 rather than
-//! spin.
+//! `accept` failure (out of file descriptors) backs off (10 ms doubling to 1 s, [`ACCEPT_BACKOFF`])
+//! rather than spin.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener, TcpStream};
