@@ -15,7 +15,8 @@ pub fn rtsp_request(data: &[u8]) -> usize {
 }
 
 /// RTP packets, each a 2-byte big-endian length then that many bytes (the last one cut short if
-/// `data` ends), through one depacketizer; the access units it gave.
+/// `data` ends), through one depacketizer, which never holds more than its cap; the access units
+/// it gave.
 pub fn rtp_depacketizer(data: &[u8]) -> usize {
     let mut depacketizer = Depacketizer::new(None, None);
     let mut rest = data;
@@ -25,7 +26,13 @@ pub fn rtp_depacketizer(data: &[u8]) -> usize {
         let end = (2 + len).min(rest.len());
         let packet = &rest[2..end];
         rest = &rest[end..];
-        if let Ok(out) = depacketizer.push(packet) {
+        let pushed = depacketizer.push(packet);
+        assert!(
+            depacketizer.held_bytes() <= crate::live::rtp::MAX_UNIT_BYTES,
+            "the depacketizer holds {} bytes",
+            depacketizer.held_bytes()
+        );
+        if let Ok(out) = pushed {
             for unit in out {
                 // A unit's bytes are its NAL units (from the input), 4-byte start codes (at most
                 // one per 3 bytes of STAP-A), and the SPS/PPS (from the input too).

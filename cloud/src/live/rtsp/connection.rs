@@ -424,8 +424,9 @@ impl<'a> Connection<'a> {
         };
         if self.is_current() {
             lock(&self.server.active).remove(&device);
-            self.server.cameras.mark_gone(&device);
+            // Files first: once the camera is no longer listed, none of its files is left.
             hls.finish();
+            self.server.cameras.mark_gone(&device);
             tracing::info!(device_id = %device, "camera stopped streaming");
         } else {
             drop(hls);
