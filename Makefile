@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg
 
-.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test
+.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
@@ -11,6 +11,7 @@ help:
 	@echo "make web    build the web console into web/dist (npm ci first when needed)"
 	@echo "make web-test  the console's unit tests, then its end-to-end test in headless Chromium"
 	@echo "make audit  security advisories of the Rust crates and the console's npm packages (needs the network)"
+	@echo "make fuzz   the RTSP, RTP and MQTT parsers under libFuzzer, FUZZ_SECONDS each (needs nightly + cargo-fuzz)"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
@@ -90,3 +91,23 @@ bench: deps services
 	$(CARGO) bench -p vigie-edge --bench outbox --locked
 	$(CARGO) bench -p vigie-edge --bench drain --locked
 	$(CARGO) bench -p vigie-edge --bench recorder --locked
+
+## The libFuzzer targets of fuzz/ (RTSP request reader, RTP depacketizer, MQTT envelope), each for
+## FUZZ_SECONDS from its committed corpus; a crash lands in fuzz/artifacts/<target>/, which `make
+## test` then runs on stable (cloud/tests/fuzz_corpus.rs). Needs a nightly toolchain and cargo-fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := rtsp_request rtp_depacketizer mqtt_envelope
+fuzz:
+	@if ! $(CARGO) +nightly --version >/dev/null 2>&1; then \
+	  echo "make fuzz: no nightly toolchain (\`$(CARGO) +nightly\` fails). libFuzzer needs one:"; \
+	  echo "  rustup toolchain install nightly && $(CARGO) install cargo-fuzz"; \
+	  echo "On stable, the corpus and every crash found run in make test:"; \
+	  echo "  $(CARGO) test -p vigie-cloud --test fuzz_corpus"; \
+	  exit 1; \
+	fi
+	@if ! $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+	  echo "make fuzz: cargo-fuzz is missing: $(CARGO) install cargo-fuzz"; exit 1; \
+	fi
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  $(CARGO) +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

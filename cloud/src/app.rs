@@ -56,10 +56,11 @@ fn mqtt_options(config: &Config) -> MqttOptions {
 /// Starts the metrics listener (`/metrics`, the detailed `/readyz`, `/healthz`) beside the API, on
 /// the same actix system. Its address taken by another process: logged, and the rest runs (as the
 /// RTSP server does), so a second cloud on one machine is not stopped by its metrics.
-fn serve_ops(listen: std::net::SocketAddr, state: AppState) {
+fn serve_ops(listen: std::net::SocketAddr, state: AppState, cameras: LiveCameras) {
     let bound = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(cameras.clone()))
             .configure(api::health::ops_routes)
     })
     .workers(1)
@@ -170,7 +171,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         tracing::warn!(console_dir = %console_dir.display(),
             "no built web console there (run `make web`); / says so");
     }
-    serve_ops(config.metrics_listen, state.clone());
+    serve_ops(config.metrics_listen, state.clone(), cameras.clone());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = HttpServer::new(move || {
         App::new()

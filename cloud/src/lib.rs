@@ -12,6 +12,8 @@ pub mod broker;
 pub mod broker_files;
 pub mod config;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod ingest;
 pub mod live;

@@ -61,10 +61,17 @@ async fn readiness(state: &AppState) -> actors::health::Readiness {
     state.health.readiness()
 }
 
-/// The ingest counters, then per-device gauges of missing and dropped events (read from the store;
-/// left out when the database does not answer).
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// The ingest counters, the RTSP server's (when the live registry is there), then per-device
+/// gauges of missing and dropped events (read from the store; left out when the database does not
+/// answer).
+pub async fn metrics(
+    state: web::Data<AppState>,
+    cameras: Option<web::Data<crate::live::LiveCameras>>,
+) -> HttpResponse {
     let mut body = state.metrics.render();
+    if let Some(cameras) = cameras {
+        body.push_str(&cameras.rtsp_metrics().render());
+    }
     let store = state.store.clone();
     if let Ok(Ok(devices)) = web::block(move || store.list_devices()).await {
         render_device_gauges(&mut body, &devices);

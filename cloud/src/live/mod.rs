@@ -105,15 +105,22 @@ pub fn camera_dir(live_dir: &Path, camera: &DeviceId) -> PathBuf {
     live_dir.join(camera.as_str())
 }
 
-/// The cameras streaming now. Cheap to clone; shared by the gateway (writer) and the API (reader).
+/// The cameras streaming now. Cheap to clone; shared by the gateway (writer) and the API (reader),
+/// with the embedded RTSP server's counters (read by `/metrics`).
 #[derive(Clone, Debug, Default)]
 pub struct LiveCameras {
     inner: Arc<RwLock<HashMap<DeviceId, PathBuf>>>,
+    rtsp: Arc<rtsp::RtspMetrics>,
 }
 
 impl LiveCameras {
     pub fn new() -> LiveCameras {
         LiveCameras::default()
+    }
+
+    /// The embedded RTSP server's counters (zero when the cameras are pulled).
+    pub fn rtsp_metrics(&self) -> Arc<rtsp::RtspMetrics> {
+        self.rtsp.clone()
     }
 
     /// `camera` is streaming; its HLS files are in `dir`.

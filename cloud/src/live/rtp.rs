@@ -1,7 +1,9 @@
 //! RTP H.264 depacketizing (RFC 6184), pure: RTP packets in, whole access units out (Annex B, with
 //! the SPS/PPS put in front of every keyframe that lacks them). Single NAL units, STAP-A and FU-A;
 //! a sequence gap or a broken fragment drops everything up to the next keyframe, so a muxer is never
-//! given a frame that refers to a lost one.
+//! given a frame that refers to a lost one. Memory is bounded: a frame (or fragment) that grows past
+//! [`MAX_UNIT_BYTES`] without ending is dropped the same way (a publisher that never sets the marker
+//! bit cannot make the cloud hold its stream).
 
 const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
@@ -9,6 +11,8 @@ const NAL_PPS: u8 = 8;
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
+/// Most bytes of NAL units held for one access unit being gathered (a 4K keyframe is ~1-2 MiB).
+pub const MAX_UNIT_BYTES: usize = 8 << 20;
 
 /// One frame: its NAL units in Annex B, its RTP timestamp (90 kHz, unwrapped to 64 bits).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub struct Depacketizer {
     last_ts: Option<(u32, i64)>,
     /// The access unit being gathered: its timestamp and NAL units.
     current: Option<(i64, Vec<Vec<u8>>)>,
+    /// Bytes of the NAL units in `current`.
+    current_bytes: usize,
     /// An FU-A NAL unit being reassembled.
     fragment: Option<Vec<u8>>,
     /// Waiting for a keyframe after a loss (and at the start).
@@ -68,9 +74,7 @@ impl Depacketizer {
         if let Some(expected) = self.expected_seq {
             if rtp.seq != expected {
                 self.lost += u64::from(rtp.seq.wrapping_sub(expected));
-                self.current = None;
-                self.fragment = None;
-                self.waiting_for_key = true;
+                self.drop_unit();
             }
         }
         self.expected_seq = Some(rtp.seq.wrapping_add(1));
@@ -82,15 +86,26 @@ impl Depacketizer {
         {
             done.extend(self.finish_unit());
         }
-        if !self.depacketize(timestamp, rtp.payload) {
-            self.current = None;
-            self.fragment = None;
-            self.waiting_for_key = true;
+        if !self.depacketize(timestamp, rtp.payload) || self.held_bytes() > MAX_UNIT_BYTES {
+            self.drop_unit();
         }
         if rtp.marker {
             done.extend(self.finish_unit());
         }
         Ok(done)
+    }
+
+    /// Bytes held for the frame being gathered (its NAL units and an open fragment).
+    pub fn held_bytes(&self) -> usize {
+        self.current_bytes + self.fragment.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Drops the frame being gathered and waits for the next keyframe.
+    fn drop_unit(&mut self) {
+        self.current = None;
+        self.current_bytes = 0;
+        self.fragment = None;
+        self.waiting_for_key = true;
     }
 
     fn unwrap_timestamp(&mut self, ts: u32) -> i64 {
@@ -156,6 +171,7 @@ impl Depacketizer {
             Some(NAL_PPS) => self.pps = Some(nal.clone()),
             _ => {}
         }
+        self.current_bytes += nal.len();
         self.current
             .get_or_insert_with(|| (timestamp, Vec::new()))
             .1
@@ -167,11 +183,10 @@ impl Depacketizer {
     fn finish_unit(&mut self) -> Option<AccessUnit> {
         if self.fragment.is_some() {
             // A fragment still open at the end of its frame: its end was lost.
-            self.fragment = None;
-            self.current = None;
-            self.waiting_for_key = true;
+            self.drop_unit();
             return None;
         }
+        self.current_bytes = 0;
         let (timestamp, nals) = self.current.take()?;
         let types: Vec<u8> = nals
             .iter()
@@ -373,6 +388,33 @@ mod tests {
             .is_empty());
         let key = d.push(&rtp(2, 20, true, IDR)).unwrap();
         assert_eq!(key[0].timestamp, i64::from(u32::MAX) + 21);
+    }
+
+    #[test]
+    fn a_frame_that_never_ends_is_dropped_at_the_cap_and_the_next_keyframe_comes_through() {
+        let mut d = Depacketizer::new(Some(SPS.to_vec()), Some(PPS.to_vec()));
+        let slice = [&[0x65][..], &[0xab; 1400][..]].concat();
+        let mut seq = 0u16;
+        // One timestamp, no marker: NAL units pile up until the cap drops them.
+        while seq < 8000 {
+            seq += 1;
+            assert!(d.push(&rtp(seq, 9000, false, &slice)).unwrap().is_empty());
+            assert!(d.held_bytes() <= MAX_UNIT_BYTES, "{}", d.held_bytes());
+        }
+        // A fragment that never ends, likewise.
+        let start = [&[(0x65 & 0xe0) | FU_A, 0x80 | 5][..], &[0xcd; 1400][..]].concat();
+        let middle = [&[(0x65 & 0xe0) | FU_A, 5][..], &[0xcd; 1400][..]].concat();
+        seq += 1;
+        d.push(&rtp(seq, 12000, false, &start)).unwrap();
+        for _ in 0..8000 {
+            seq += 1;
+            d.push(&rtp(seq, 12000, false, &middle)).unwrap();
+            assert!(d.held_bytes() <= MAX_UNIT_BYTES, "{}", d.held_bytes());
+        }
+        seq += 1;
+        let units = d.push(&rtp(seq, 15000, true, IDR)).unwrap();
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].data, annex_b(&[SPS, PPS, IDR]));
     }
 
     #[test]
