@@ -143,7 +143,7 @@ fn rtsp_log(rig: &Rig) -> String {
 /// A labelled sample from `GET /metrics`.
 fn labelled_metric(rig: &Rig, line_prefix: &str) -> Option<u64> {
     let mut resp = support::agent()
-        .get(&format!("{}/metrics", rig.cloud.base))
+        .get(&format!("{}/metrics", rig.cloud.ops))
         .call()
         .unwrap();
     let text = resp.body_mut().read_to_string().unwrap();
