@@ -64,6 +64,9 @@ pub struct RawConfig {
     /// Web origins besides the console's own that may call the API (env `VIGIE_ALLOWED_ORIGINS`,
     /// comma-separated).
     pub allowed_origins: Option<Vec<String>>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client (env
+    /// `VIGIE_TRUSTED_PROXIES`, comma-separated); unset: the TCP peer is the client.
+    pub trusted_proxies: Option<Vec<String>>,
     /// Where clips and snapshots are kept: `s3://bucket[/prefix]` (with the standard `AWS_*`
     /// environment) or `file:///path`; unset: `DATA_DIR/media` (env `VIGIE_MEDIA_URL`).
     pub media_url: Option<String>,
@@ -101,6 +104,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub console_dir: PathBuf,
     pub allowed_origins: Vec<String>,
+    pub trusted_proxies: crate::auth::TrustedProxies,
     /// The ingest's MQTT identity: username and password (read from its file at start).
     pub mqtt_credentials: Option<(String, String)>,
     /// The broker's CA (PEM), for `mqtts://`.
@@ -178,6 +182,15 @@ impl RawConfig {
         }
         if let Some(dir) = env("VIGIE_CONSOLE_DIR") {
             self.console_dir = Some(dir.into());
+        }
+        if let Some(list) = env("VIGIE_TRUSTED_PROXIES") {
+            self.trusted_proxies = Some(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            );
         }
         if let Some(list) = env("VIGIE_ALLOWED_ORIGINS") {
             self.allowed_origins = Some(
@@ -267,6 +280,17 @@ impl RawConfig {
                 });
             }
         }
+        let trusted_proxies = crate::auth::TrustedProxies::new(
+            self.trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e: crate::auth::BadCidr| ConfigError::Invalid {
+                    key: "trusted_proxies (VIGIE_TRUSTED_PROXIES)",
+                    message: e.to_string(),
+                })?,
+        );
         let mqtt_credentials = match (nonempty(self.mqtt_username), self.mqtt_password_file) {
             (None, None) => None,
             (Some(user), Some(file)) => {
@@ -346,6 +370,7 @@ impl RawConfig {
                 self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             )?,
             allowed_origins,
+            trusted_proxies,
             live_source,
             live_segment: Duration::from_millis(live_segment_ms),
             mqtt_credentials,

@@ -79,6 +79,7 @@ impl From<StoreError> for ApiFailure {
         match e {
             StoreError::Invalid(m) => ApiFailure::BadRequest(m),
             StoreError::Conflict(m) => ApiFailure::BadRequest(m),
+            StoreError::NotFound(m) => ApiFailure::NotFound(m),
             StoreError::Unavailable(m) => {
                 ApiFailure::Unavailable(format!("database unavailable: {m}"))
             }

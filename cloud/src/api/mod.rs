@@ -74,6 +74,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route("/audit", web::get().to(events::audit_trail))
                 .route("/users", web::get().to(admin::list_users))
                 .route("/users", web::post().to(admin::add_user))
+                .route("/users/{name}", web::patch().to(admin::change_user))
+                .route(
+                    "/users/{name}/end-sessions",
+                    web::post().to(admin::end_user_sessions),
+                )
+                .route("/users/{name}/unlock", web::post().to(admin::unlock_user))
                 .route("/devices/{id}/revoke", web::post().to(admin::revoke_device))
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))

@@ -11,6 +11,7 @@ mod jwt;
 pub mod media_link;
 pub mod mqtt_password;
 pub mod password;
+pub mod proxies;
 mod secret;
 pub mod session;
 
@@ -25,8 +26,9 @@ pub use jwt::{Auth, AUDIENCE, ISSUER};
 pub use media_link::{LinkError, MediaLinks, LINK_TTL_S};
 pub use mqtt_password::{mosquitto_hash, mosquitto_verify, new_mqtt_password};
 pub use password::{hash_password, verify_password, PasswordCost};
+pub use proxies::{client_key, BadCidr, Cidr, TrustedProxies};
 pub use secret::{SecretError, MIN_SECRET_LEN, SECRET_FILE};
-pub use session::{new_refresh_token, LoginPolicy, LoginThrottle};
+pub use session::{new_refresh_token, HashingError, LoginPolicy, LoginThrottle};
 
 /// What a user may do: an admin manages users and devices, a viewer only looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,6 +77,8 @@ pub enum Principal {
         role: Role,
         /// The login session the token belongs to.
         session: String,
+        /// The token's `exp` (Unix seconds): a WebSocket opened with it closes then.
+        token_exp: u64,
     },
     Device {
         id: DeviceId,
