@@ -29,7 +29,7 @@ pub type Frame = Arc<str>;
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Why the cloud closes a socket: each has its own WebSocket close code (private range 4000-4999),
-/// which the console answers (docs/protocol.md, "WebSocket close codes").
+/// which the console answers (ARCHITECTURE.md, "WebSocket close codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketEnd {
     /// 4001: the login session ended (logout, an admin ended it, the user was disabled or changed):

@@ -53,6 +53,13 @@ pub async fn stream(
             ));
         }
     }
+    if until_exp(token_exp).is_zero() {
+        // Within the clock-skew leeway the token still passes, but a socket would close at once:
+        // refuse it, so a client renews its token instead of reconnecting in a loop.
+        return Err(ApiFailure::Unauthorized(
+            "the token has expired: renew it (POST /api/auth/refresh) and reconnect".into(),
+        ));
+    }
     let (response, mut session, mut messages) = actix_ws::handle(&req, body)
         .map_err(|e| ApiFailure::BadRequest(format!("WebSocket handshake failed: {e}")))?;
     let joined = state
