@@ -228,6 +228,94 @@ fn a_websocket_closes_at_its_tokens_expiry_with_the_reconnect_code_and_reopens_w
     assert!(again.still_open());
 }
 
+#[test]
+fn the_cli_changes_a_users_role_password_and_sessions_and_a_running_cloud_applies_each_at_once() {
+    let s = site(&[]);
+    let users = format!("{}/api/users", s.cloud.base);
+    let vic = access(&login(&s.cloud, "vic", "vic's password"));
+    assert_eq!(get_json(&agent(), &users, Some(&vic)).0, 403, "a viewer");
+    cli(&s.cloud, &["user", "role", "vic", "--role", "admin"]);
+    assert_eq!(
+        get_json(&agent(), &users, Some(&vic)).0,
+        200,
+        "the same token, now an admin's"
+    );
+    cli(&s.cloud, &["user", "role", "vic", "--role", "viewer"]);
+    assert_eq!(get_json(&agent(), &users, Some(&vic)).0, 403);
+
+    cli(&s.cloud, &["user", "end-sessions", "vic"]);
+    assert_eq!(
+        get_json(&agent(), &users, Some(&vic)).0,
+        401,
+        "session ended"
+    );
+
+    let vic = access(&login(&s.cloud, "vic", "vic's password"));
+    let mut cmd = Command::new(bin("vigie-cloud"));
+    cmd.args(["user", "password", "vic", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in &s.cloud.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a new password for vic\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        get_json(&agent(), &users, Some(&vic)).0,
+        401,
+        "a new password ends the sessions"
+    );
+    let (status, _) = post_json(
+        &agent(),
+        &format!("{}/api/auth/login", s.cloud.base),
+        None,
+        &json!({"username": "vic", "password": "vic's password"}),
+    );
+    assert_eq!(status, 401, "the old password is refused");
+    login(&s.cloud, "vic", "a new password for vic");
+
+    let admin = access(&login(&s.cloud, "ada", "ada's password"));
+    let (_, trail) = get_json(
+        &agent(),
+        &format!("{}/api/audit?limit=100", s.cloud.base),
+        Some(&admin),
+    );
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "user_role_changed",
+        "sessions_ended",
+        "user_password_changed",
+    ] {
+        assert!(actions.contains(&wanted), "{wanted} in {actions:?}");
+    }
+    assert!(
+        trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "user_role_changed"
+                && e["actor"].as_str().unwrap().starts_with("cli:")),
+        "the CLI is the actor: {trail}"
+    );
+}
+
 /// `POST path` with a JSON body to the cloud at 127.0.0.1:`port` from the local address `from`
 /// (any 127.0.0.0/8 address: loopback), over a socket bound before connecting.
 fn post_from(from: Ipv4Addr, port: u16, path: &str, body: &Value, extra: &str) -> (u16, Value) {
@@ -356,4 +444,46 @@ fn failures_from_another_address_do_not_lock_the_user_where_they_logged_in_and_t
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(actions.contains(&"user_unlocked"), "{actions:?}");
+}
+
+/// The process's peak resident memory (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_failed_logins_grows_the_cloud_by_no_more_than_its_hashing_threads_memory() {
+    // Regression: each argon2 check (19 MiB) stayed in the process (10 logins: +154 MiB).
+    let s = site(&[]);
+    let pid = s.cloud.proc.child.id();
+    let before = peak_rss_kib(pid);
+    let url = format!("{}/api/auth/login", s.cloud.base);
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..20)
+        .map(|n| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let body = json!({"username": format!("ghost-{n}"), "password": "guess"});
+                post_json(&agent(), &url, None, &body).0
+            })
+        })
+        .collect();
+    for g in guesses {
+        assert_eq!(g.join().unwrap(), 401);
+    }
+    let grown_mib = (peak_rss_kib(pid) - before) / 1024;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    println!(
+        "20 parallel failed logins: peak RSS +{grown_mib} MiB in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        grown_mib <= cores * 19 + 16,
+        "peak RSS grew by {grown_mib} MiB for 20 logins ({cores} hashing threads)"
+    );
 }

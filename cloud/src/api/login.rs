@@ -126,13 +126,14 @@ pub async fn login(
         ));
     }
     // An unknown user costs the same argon2id work as a known one, and gets the same answer.
-    let hash = match &user {
-        Some(user) => user.password_hash.clone(),
-        None => state.login_throttle.dummy_hash(state.password_cost),
-    };
+    let known = user.as_ref().map(|u| u.password_hash.clone());
+    let (throttle, cost) = (state.login_throttle.clone(), state.password_cost);
     let verified = state
         .login_throttle
-        .hash(move || verify_password(&password, &hash))
+        .hash(move || {
+            let hash = known.unwrap_or_else(|| throttle.dummy_hash(cost));
+            verify_password(&password, &hash)
+        })
         .await
         .map_err(|e| ApiFailure::Internal(e.to_string()))?;
     let Some(user) = user.filter(|_| verified) else {

@@ -7,6 +7,7 @@
 //! Errors say what was wrong with a credential but never repeat the credential itself.
 
 pub mod device_token;
+pub mod hashing;
 mod jwt;
 pub mod media_link;
 pub mod mqtt_password;
@@ -22,13 +23,14 @@ use protocol::DeviceId;
 use serde::{Deserialize, Serialize};
 
 pub use device_token::{device_token_hash, is_device_token, new_device_token};
+pub use hashing::{HashPool, HashingError};
 pub use jwt::{Auth, AUDIENCE, ISSUER};
 pub use media_link::{LinkError, MediaLinks, LINK_TTL_S};
 pub use mqtt_password::{mosquitto_hash, mosquitto_verify, new_mqtt_password};
 pub use password::{hash_password, verify_password, PasswordCost};
 pub use proxies::{client_key, BadCidr, Cidr, TrustedProxies};
 pub use secret::{SecretError, MIN_SECRET_LEN, SECRET_FILE};
-pub use session::{new_refresh_token, HashingError, LoginPolicy, LoginThrottle};
+pub use session::{new_refresh_token, LoginPolicy, LoginThrottle};
 
 /// What a user may do: an admin manages users and devices, a viewer only looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

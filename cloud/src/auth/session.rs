@@ -6,12 +6,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::{HashPool, HashingError, PasswordCost, TrustedProxies};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use tokio::sync::Semaphore;
-
-use super::{PasswordCost, TrustedProxies};
 
 /// Every refresh token starts with this.
 pub const REFRESH_PREFIX: &str = "vgr_";
@@ -51,7 +49,8 @@ impl Default for LoginPolicy {
 
 /// Login attempts per client (an IPv4 address or an IPv6 /64, see [`super::client_key`]) in the
 /// current window, in memory (a restart forgets it; the locks in the database stay); the proxies
-/// whose `X-Forwarded-For` names the client; and the semaphore every password hash runs under.
+/// whose `X-Forwarded-For` names the client; and the pool every password hash runs on (one thread
+/// per core, [`HashPool`]).
 ///
 /// An attempt is counted before its password is hashed ([`LoginThrottle::attempt`]), so parallel
 /// guesses cannot all pass the check before any is counted; a success takes back its own attempt
@@ -60,7 +59,7 @@ impl Default for LoginPolicy {
 pub struct LoginThrottle {
     attempts: Arc<Mutex<HashMap<IpAddr, (Instant, u32)>>>,
     proxies: Arc<TrustedProxies>,
-    hashing: Arc<Semaphore>,
+    hashing: Arc<HashPool>,
     dummy: Arc<OnceLock<String>>,
 }
 
@@ -77,7 +76,7 @@ impl LoginThrottle {
         LoginThrottle {
             attempts: Arc::default(),
             proxies: Arc::new(proxies),
-            hashing: Arc::new(Semaphore::new(cores)),
+            hashing: HashPool::new(cores),
             dummy: Arc::default(),
         }
     }
@@ -121,20 +120,13 @@ impl LoginThrottle {
         }
     }
 
-    /// Runs a password hash or check on a blocking thread, at most one per core at once (a flood
-    /// of logins queues here instead of starving the machine).
+    /// Runs a password hash or check on a hashing thread, at most one per core at once (a flood
+    /// of logins queues here, asynchronously, instead of starving the machine or its memory).
     pub async fn hash<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| HashingError("the hashing semaphore is closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashingError(e.to_string()))
+        self.hashing.run(work).await
     }
 
     /// The fixed argon2id hash an unknown user's password is checked against, made once with the
@@ -145,11 +137,6 @@ impl LoginThrottle {
             .clone()
     }
 }
-
-/// A password hash could not run (its thread panicked).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashingError(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -199,6 +186,32 @@ mod tests {
             t.attempt(addr, &policy, now).is_err(),
             "the two failures still count after a success"
         );
+    }
+
+    #[actix_rt::test]
+    async fn password_hashes_run_at_most_one_per_core_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let t = LoginThrottle::default();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let (t, running, peak) = (t.clone(), running.clone(), peak.clone());
+                async move {
+                    t.hash(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        // Stands for the argon2 work.
+                        std::thread::sleep(Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                    .unwrap()
+                }
+            })
+            .collect();
+        futures_util::future::join_all(jobs).await;
+        assert_eq!(peak.load(Ordering::SeqCst), cores);
     }
 
     #[test]
