@@ -506,6 +506,22 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_cidrs_and_a_bad_one_is_named() {
+        let c = with_env(&[("VIGIE_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/64")]).unwrap();
+        assert_eq!(
+            c.trusted_proxies
+                .client("10.1.2.3".parse().unwrap(), ["198.51.100.7"].into_iter()),
+            "198.51.100.7".parse::<std::net::IpAddr>().unwrap()
+        );
+        let err = with_env(&[("VIGIE_TRUSTED_PROXIES", "10.0.0.0/8,nope")]).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("VIGIE_TRUSTED_PROXIES") && err.contains("nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn env_overrides_the_file() {
         let mut raw: RawConfig = toml::from_str("listen = \"127.0.0.1:1\"\n").unwrap();
         raw.apply_env(|k| (k == "VIGIE_LISTEN").then(|| "127.0.0.1:2".to_owned()))
