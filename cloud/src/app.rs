@@ -120,8 +120,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     health.register("database", true);
     let metrics = Arc::new(IngestMetrics::default());
     let hub = {
-        let (buffer, metrics) = (config.ws_buffer, metrics.clone());
-        Supervisor::start(move |_| Hub::new(buffer, metrics.clone()))
+        let (buffer, metrics, store) = (config.ws_buffer, metrics.clone(), store.clone());
+        // Watching the store: sockets of sessions ended elsewhere (the CLI) close within 1 s.
+        Supervisor::start(move |_| Hub::new(buffer, metrics.clone()).watching(store.clone()))
     };
     let ingest = Ingest::start(
         IngestSettings {
@@ -145,7 +146,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         password_cost: PasswordCost::Standard,
         login_policy: crate::auth::LoginPolicy::default(),
-        login_throttle: crate::auth::LoginThrottle::default(),
+        login_throttle: crate::auth::LoginThrottle::new(config.trusted_proxies.clone()),
         allowed_origins: api::origin::AllowedOrigins::new(config.allowed_origins.clone()),
     };
     let media_store = crate::media::MediaStore::open(config.media_url.as_deref(), &config.data_dir)

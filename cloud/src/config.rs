@@ -73,6 +73,9 @@ pub struct RawConfig {
     /// Web origins besides the console's own that may call the API (env `VIGIE_ALLOWED_ORIGINS`,
     /// comma-separated).
     pub allowed_origins: Option<Vec<String>>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client (env
+    /// `VIGIE_TRUSTED_PROXIES`, comma-separated); unset: the TCP peer is the client.
+    pub trusted_proxies: Option<Vec<String>>,
     /// Where clips and snapshots are kept: `s3://bucket[/prefix]` (with the standard `AWS_*`
     /// environment) or `file:///path`; unset: `DATA_DIR/media` (env `VIGIE_MEDIA_URL`).
     pub media_url: Option<String>,
@@ -112,6 +115,7 @@ pub struct Config {
     pub max_connections: usize,
     pub console_dir: PathBuf,
     pub allowed_origins: Vec<String>,
+    pub trusted_proxies: crate::auth::TrustedProxies,
     /// The ingest's MQTT identity: username and password (read from its file at start).
     pub mqtt_credentials: Option<(String, String)>,
     /// The broker's CA (PEM), for `mqtts://`.
@@ -209,6 +213,15 @@ impl RawConfig {
         }
         if let Some(dir) = env("VIGIE_CONSOLE_DIR") {
             self.console_dir = Some(dir.into());
+        }
+        if let Some(list) = env("VIGIE_TRUSTED_PROXIES") {
+            self.trusted_proxies = Some(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            );
         }
         if let Some(list) = env("VIGIE_ALLOWED_ORIGINS") {
             self.allowed_origins = Some(
@@ -328,6 +341,17 @@ impl RawConfig {
                 });
             }
         }
+        let trusted_proxies = crate::auth::TrustedProxies::new(
+            self.trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e: crate::auth::BadCidr| ConfigError::Invalid {
+                    key: "trusted_proxies (VIGIE_TRUSTED_PROXIES)",
+                    message: e.to_string(),
+                })?,
+        );
         let mqtt_credentials = match (nonempty(self.mqtt_username), self.mqtt_password_file) {
             (None, None) => None,
             (Some(user), Some(file)) => {
@@ -412,6 +436,7 @@ impl RawConfig {
                 self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             )?,
             allowed_origins,
+            trusted_proxies,
             live_source,
             live_segment: Duration::from_millis(live_segment_ms),
             mqtt_credentials,
@@ -564,6 +589,22 @@ mod tests {
         }
         let err = with_env(&[("VIGIE_LIVE_SEGMENT_MS", "50")]).unwrap_err();
         assert!(err.to_string().contains("VIGIE_LIVE_SEGMENT_MS"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_a_bad_one_is_named() {
+        let c = with_env(&[("VIGIE_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/64")]).unwrap();
+        assert_eq!(
+            c.trusted_proxies
+                .client("10.1.2.3".parse().unwrap(), ["198.51.100.7"].into_iter()),
+            "198.51.100.7".parse::<std::net::IpAddr>().unwrap()
+        );
+        let err = with_env(&[("VIGIE_TRUSTED_PROXIES", "10.0.0.0/8,nope")]).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("VIGIE_TRUSTED_PROXIES") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `vigie-cloud`: `serve`, `user add`, `device add|revoke`, `broker-config`. Thin: everything lives
-//! in the library.
+//! `vigie-cloud`: `serve`, `user add|role|password|disable|enable|end-sessions|unlock`,
+//! `device add|revoke`, `broker-config`. Thin: everything lives in the library.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -71,6 +71,28 @@ enum UserAction {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Change a user's role; it applies to their next request.
+    Role {
+        name: String,
+        #[arg(long)]
+        role: Role,
+    },
+    /// Set a new password (read from standard input); every session of the user ends.
+    Password {
+        name: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no login, every session ends (a running cloud closes their WebSockets
+    /// within a second).
+    Disable { name: String },
+    /// Enable a disabled user again.
+    Enable { name: String },
+    /// End every session of a user (they log in again).
+    EndSessions { name: String },
+    /// Clear the user's login locks (after repeated failed logins), everywhere.
+    Unlock { name: String },
 }
 
 #[derive(Subcommand)]
@@ -123,36 +145,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(vigie_cloud::app::serve(config)),
-        Command::User {
-            action: UserAction::Add { name, role, .. },
-        } => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the password from standard input")?;
-            let password = password.trim_end_matches(['\n', '\r']);
-            anyhow::ensure!(
-                password.len() >= 8,
-                "the password must have at least 8 characters"
-            );
-            anyhow::ensure!(
-                !name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control),
-                "the user name must be 1 to 64 printable characters"
-            );
-            let store = open_store(&config)?;
-            store.add_user(
-                &name,
-                role,
-                &hash_password(password, PasswordCost::Standard),
-            )?;
-            store.audit(&cli_audit(
-                "user_added",
-                &name,
-                Some(format!("role {role:?}")),
-            ))?;
-            eprintln!("user {name} added ({role:?})");
-            Ok(())
-        }
+        Command::User { action } => user_command(&config, action),
         Command::Device {
             action: DeviceAction::Add { id, out, ca },
         } => {
@@ -233,6 +226,94 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(
+        password.len() >= 8,
+        "the password must have at least 8 characters"
+    );
+    Ok(password)
+}
+
+fn user_command(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    match action {
+        UserAction::Add { name, role, .. } => {
+            let password = read_password()?;
+            anyhow::ensure!(
+                !name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control),
+                "the user name must be 1 to 64 printable characters"
+            );
+            let store = open_store(config)?;
+            store.add_user(
+                &name,
+                role,
+                &hash_password(&password, PasswordCost::Standard),
+            )?;
+            store.audit(&cli_audit(
+                "user_added",
+                &name,
+                Some(format!("role {role:?}")),
+            ))?;
+            eprintln!("user {name} added ({role:?})");
+        }
+        UserAction::Role { name, role } => {
+            let store = open_store(config)?;
+            store.set_user_role(&name, role)?;
+            store.audit(&cli_audit(
+                "user_role_changed",
+                &name,
+                Some(format!("role {}", role.as_str())),
+            ))?;
+            eprintln!("user {name} is now {role}; it applies to their next request");
+        }
+        UserAction::Password { name, .. } => {
+            let password = read_password()?;
+            let store = open_store(config)?;
+            let ended = store.set_user_password(
+                &name,
+                &hash_password(&password, PasswordCost::Standard),
+                now,
+            )?;
+            store.audit(&cli_audit("user_password_changed", &name, None))?;
+            eprintln!("user {name}: password changed, {ended} sessions ended");
+        }
+        UserAction::Disable { name } => {
+            let store = open_store(config)?;
+            let ended = store.set_user_disabled(&name, true, now)?;
+            store.audit(&cli_audit("user_disabled", &name, None))?;
+            eprintln!("user {name} disabled, {ended} sessions ended");
+        }
+        UserAction::Enable { name } => {
+            let store = open_store(config)?;
+            store.set_user_disabled(&name, false, now)?;
+            store.audit(&cli_audit("user_enabled", &name, None))?;
+            eprintln!("user {name} enabled");
+        }
+        UserAction::EndSessions { name } => {
+            let store = open_store(config)?;
+            let ended = store.end_user_sessions(&name, now)?;
+            store.audit(&cli_audit(
+                "sessions_ended",
+                &name,
+                Some(format!("{ended} sessions")),
+            ))?;
+            eprintln!("user {name}: {ended} sessions ended");
+        }
+        UserAction::Unlock { name } => {
+            let store = open_store(config)?;
+            store.unlock_user(&name)?;
+            store.audit(&cli_audit("user_unlocked", &name, None))?;
+            eprintln!("user {name} unlocked");
+        }
+    }
+    Ok(())
 }
 
 /// An audit entry for a change made on the command line (the actor is the OS user, if known).

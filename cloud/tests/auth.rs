@@ -48,12 +48,18 @@ fn an_issued_token_verifies_as_its_user_and_role() {
     assert_eq!(token.token_type, "Bearer");
     assert_eq!(token.expires_in, 3600);
     assert!(!is_device_token(&token.access_token));
+    let principal = auth.verify_user_token(&token.access_token).unwrap();
+    let Principal::User { token_exp, .. } = principal else {
+        panic!("a user token verifies as a user: {principal:?}");
+    };
+    assert!(token_exp.abs_diff(now() + 3600) <= 2, "exp is now + ttl");
     assert_eq!(
-        auth.verify_user_token(&token.access_token).unwrap(),
+        principal,
         Principal::User {
             username: "ada".into(),
             role: Role::Viewer,
             session: "s-1".into(),
+            token_exp,
         }
     );
 }

@@ -127,6 +127,23 @@ pub struct UserView {
     #[serde(default, with = "crate::time::rfc3339_ms_opt")]
     #[schemars(with = "Option<String>")]
     pub locked_until: Option<DateTime<Utc>>,
+    /// A disabled user cannot log in and their sessions are refused.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// `PATCH /api/users/{name}` body (admins only): each field given is changed, each change audited.
+/// A new password or disabling the user also ends every session of theirs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserChange {
+    /// `admin` or `viewer`; applies to the user's next request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// At least 8 characters; stored only as an argon2id hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
 }
 
 /// `POST /api/users` body (admins only).

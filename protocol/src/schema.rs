@@ -7,7 +7,7 @@ use schemars::{schema_for, Schema};
 use crate::api::DeviceView;
 use crate::api::{
     ApiError, AuditEntry, ClockReading, EventItem, EventPage, IngestReport, LoginRequest, NewUser,
-    RefreshRequest, SimulatedEvent, StreamFrame, TokenResponse, UserView,
+    RefreshRequest, SimulatedEvent, StreamFrame, TokenResponse, UserChange, UserView,
 };
 use crate::media::{
     CameraView, ClipCaptured, ClipView, EventMedia, MediaManifest, SnapshotPage, SnapshotTaken,
@@ -36,6 +36,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("audit_entry", schema_for!(AuditEntry)),
         ("user_view", schema_for!(UserView)),
         ("new_user", schema_for!(NewUser)),
+        ("user_change", schema_for!(UserChange)),
         ("clip_captured", schema_for!(ClipCaptured)),
         ("snapshot_taken", schema_for!(SnapshotTaken)),
         ("media_manifest", schema_for!(MediaManifest)),

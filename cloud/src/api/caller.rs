@@ -3,6 +3,9 @@
 //! A user presents a JWT (from `POST /api/auth/login`); a device presents its opaque token (from
 //! `vigie-cloud device add`), looked up by its hash. Browsers, which cannot set headers on a
 //! WebSocket, may pass the token as `?access_token=` on `/api/stream` only. Tokens are never logged.
+//!
+//! A user's token is checked twice: its signature and `exp`, then its session and its user's row in
+//! one query, which also gives the role (a role change applies to the next request).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -99,13 +102,29 @@ impl FromRequest for Caller {
                 .auth
                 .verify_user_token(&token)
                 .map_err(|e| ApiFailure::Unauthorized(e.to_string()))?;
-            if let Principal::User { session, .. } = &principal {
-                if !super::login::session_active(&state.store, session).await? {
-                    return Err(ApiFailure::Unauthorized(
-                        "the session has ended (logged out or expired): log in again".into(),
-                    ));
-                }
-            }
+            let Principal::User {
+                session, token_exp, ..
+            } = principal
+            else {
+                return Err(ApiFailure::Internal("a user token named a device".into()));
+            };
+            // The session and its user's row in one query: the role is the row's, not the
+            // token's, so a role change, a disabled user or an ended session applies at once.
+            let store = state.store.clone();
+            let sid = session.clone();
+            let found = blocking(move || store.session_caller(&sid, chrono::Utc::now())).await?;
+            let Some((username, role)) = found else {
+                return Err(ApiFailure::Unauthorized(
+                    "the session has ended (logged out, expired, or the user was disabled): log in again"
+                        .into(),
+                ));
+            };
+            let principal = Principal::User {
+                username,
+                role,
+                session,
+                token_exp,
+            };
             Ok(Caller(principal))
         })
     }

@@ -28,6 +28,9 @@ pub enum ApiFailure {
     RangeNotSatisfiable { message: String, size: u64 },
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// 415: a body in an encoding the API does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 429 with `Retry-After`.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_s: u64 },
@@ -48,6 +51,7 @@ impl ResponseError for ApiFailure {
             ApiFailure::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiFailure::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiFailure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiFailure::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiFailure::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,6 +87,7 @@ impl From<StoreError> for ApiFailure {
         match e {
             StoreError::Invalid(m) => ApiFailure::BadRequest(m),
             StoreError::Conflict(m) => ApiFailure::BadRequest(m),
+            StoreError::NotFound(m) => ApiFailure::NotFound(m),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "the database is unavailable");
                 ApiFailure::Unavailable("the database is unavailable; try again shortly".into())

@@ -256,7 +256,10 @@ async fn read_body(
     let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiFailure::BadRequest(format!("cannot read body: {e}")))?;
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => ApiFailure::TooLarge { limit },
+            e => ApiFailure::BadRequest(format!("cannot read body: {e}")),
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiFailure::TooLarge { limit });
         }

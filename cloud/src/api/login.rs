@@ -1,12 +1,20 @@
 //! `POST /api/auth/login`, `POST /api/auth/refresh`, `POST /api/auth/logout`.
 //!
-//! - Login checks the password against the stored argon2id hash; a wrong username and a wrong
-//!   password get the same answer. Success opens a session: a short-lived JWT naming it, and a
-//!   refresh token that works once (each refresh hands out the next one).
-//! - Brute force: [`crate::auth::LoginPolicy::max_failures`] failures in a row lock the user for
-//!   `lock_for` (429 with `Retry-After`, even with the right password), and an address that fails
-//!   `throttle_failures` times within `throttle_window` gets 429 before any password is checked.
-//! - Logout ends the session: its access tokens stop working at once (every request checks it).
+//! - Login checks the password against the stored argon2id hash; an unknown user is checked against
+//!   a fixed dummy hash of the same parameters and gets the same answer as a wrong password.
+//!   Success opens a session: a short-lived JWT naming it, and a refresh token that works once (each
+//!   refresh hands out the next one).
+//! - The client is the TCP peer, or behind `trusted_proxies` the rightmost `X-Forwarded-For` hop
+//!   that is not one of them ([`crate::auth::TrustedProxies`]); IPv6 clients count per /64.
+//! - Brute force: a client gets 429 after `throttle_failures` attempts within `throttle_window`;
+//!   the attempt is counted before the password is hashed, and hashes run under a semaphore (one
+//!   per core). `max_failures` failures of a user from one client lock that (user, client) for
+//!   `lock_for`; failures from clients that never logged in as that user also lock the user for
+//!   every such client, never for the places the user logged in from (`vigie-cloud user unlock`).
+//! - A refresh token presented a second time is a replay: the session is revoked (its newest
+//!   refresh token and its access tokens answer 401) and `refresh_reuse` is audited.
+//! - Logout ends the session: its access tokens stop working at once (every request checks it) and
+//!   its WebSockets are closed (4001).
 //! - Every login, failure, lock and logout goes to the audit trail; no secret is logged anywhere.
 
 use std::net::IpAddr;
@@ -17,12 +25,24 @@ use chrono::Utc;
 use protocol::api::{LoginRequest, RefreshRequest, TokenResponse};
 
 use super::{blocking, ApiFailure, AppState, Caller};
-use crate::auth::{device_token_hash, new_refresh_token, verify_password, Principal, Role};
-use crate::store::{AuditRecord, NewSession, Store};
+use crate::auth::{
+    client_key, device_token_hash, new_refresh_token, verify_password, Principal, Role,
+};
+use crate::hub::{EndSockets, Sockets};
+use crate::store::{AuditRecord, NewSession, Rotation};
 
-/// The client's address (the TCP peer; a proxy in front should be the only peer).
+/// The client's address: the TCP peer, or behind a trusted proxy the rightmost `X-Forwarded-For`
+/// hop that is not a trusted proxy.
 pub fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer);
+    };
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    Some(state.login_throttle.proxies().client(peer, forwarded))
 }
 
 /// Appends to the audit trail; a failure to do so is logged, never hidden, never fatal.
@@ -57,6 +77,10 @@ fn too_many(message: String, wait: std::time::Duration) -> ApiFailure {
     }
 }
 
+fn wrong_credentials() -> ApiFailure {
+    ApiFailure::Unauthorized("invalid username or password".into())
+}
+
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -64,69 +88,92 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiFailure> {
     let LoginRequest { username, password } = body.into_inner();
     let addr = client_addr(&req);
+    let key = addr.map(client_key);
+    // Locks are kept per (user, client key); a request without a peer (in-process tests only)
+    // shares one key.
+    let lock_key = key.map_or_else(|| "unknown".to_owned(), |k| k.to_string());
     let policy = state.login_policy;
-    if let Some(wait) = addr.and_then(|a| state.login_throttle.blocked(a, &policy, Instant::now()))
-    {
-        tracing::warn!(source = ?addr, "login throttled: too many failures from this address");
-        return Err(too_many(
-            "too many failed logins from this address; try again later".into(),
-            wait,
-        ));
+    if let Some(k) = key {
+        if let Err(wait) = state.login_throttle.attempt(k, &policy, Instant::now()) {
+            tracing::warn!(source = %k, "login throttled: too many attempts from this address");
+            return Err(too_many(
+                "too many failed logins from this address; try again later".into(),
+                wait,
+            ));
+        }
     }
     let store = state.store.clone();
-    let lookup = username.clone();
-    let user = blocking(move || store.find_user(&lookup)).await?;
+    let (lookup, pair) = (username.clone(), lock_key.clone());
+    let (user, lock) = blocking(move || {
+        let user = store.find_user(&lookup)?;
+        let lock = match &user {
+            Some(_) => store.login_lock(&lookup, &pair, Utc::now())?,
+            None => None,
+        };
+        Ok((user, lock))
+    })
+    .await?;
     let now = Utc::now();
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|t| *t > now)
-    {
+    if let Some(until) = lock {
         audit(&state, record(&username, "login_locked", None, addr)).await;
         let wait = (until - now).to_std().unwrap_or_default();
         return Err(too_many(
             format!(
-                "this account is locked after repeated failed logins; try again in {} s",
+                "this account is locked here after repeated failed logins; try again in {} s",
                 wait.as_secs().max(1)
             ),
             wait,
         ));
     }
-    let verified = match &user {
-        Some(user) => {
-            let hash = user.password_hash.clone();
-            web::block(move || verify_password(&password, &hash)).await?
-        }
-        None => false,
-    };
+    // An unknown user costs the same argon2id work as a known one, and gets the same answer.
+    let known = user.as_ref().map(|u| u.password_hash.clone());
+    let (throttle, cost) = (state.login_throttle.clone(), state.password_cost);
+    let verified = state
+        .login_throttle
+        .hash(move || {
+            let hash = known.unwrap_or_else(|| throttle.dummy_hash(cost));
+            verify_password(&password, &hash)
+        })
+        .await
+        .map_err(|e| ApiFailure::Internal(e.to_string()))?;
     let Some(user) = user.filter(|_| verified) else {
         tracing::warn!(%username, source = ?addr, "failed login");
-        if let Some(a) = addr {
-            state.login_throttle.failed(a, &policy, Instant::now());
-        }
         let store = state.store.clone();
-        let name = username.clone();
-        let locked = blocking(move || {
-            store.login_failed(&name, Utc::now(), policy.max_failures, policy.lock_for)
+        let (name, pair) = (username.clone(), lock_key.clone());
+        let failure = blocking(move || {
+            store.login_failed(
+                &name,
+                &pair,
+                Utc::now(),
+                policy.max_failures,
+                policy.lock_for,
+            )
         })
         .await?;
         audit(&state, record(&username, "login_failed", None, addr)).await;
-        if let Some(until) = locked {
-            tracing::warn!(%username, locked_until = %until, "user locked after repeated failed logins");
-            audit(
-                &state,
-                record(&username, "user_locked", Some(until.to_rfc3339()), addr),
-            )
-            .await;
+        for (until, scope) in [
+            (failure.address_locked, "this address"),
+            (failure.user_locked, "addresses that never logged in"),
+        ] {
+            if let Some(until) = until {
+                tracing::warn!(%username, locked_until = %until, scope, "user locked after repeated failed logins");
+                let mut entry = record(&username, "user_locked", Some(until.to_rfc3339()), addr);
+                entry.detail = Some(format!("for {scope}"));
+                audit(&state, entry).await;
+            }
         }
-        return Err(ApiFailure::Unauthorized(
-            "invalid username or password".into(),
-        ));
+        return Err(wrong_credentials());
     };
-    if let Some(a) = addr {
-        state.login_throttle.succeeded(a);
+    if user.disabled {
+        audit(&state, record(&user.username, "login_disabled", None, addr)).await;
+        return Err(ApiFailure::Forbidden(
+            "this account is disabled: ask an admin".into(),
+        ));
     }
-    let tokens = open_session(&state, &user.username, user.role).await?;
+    if let Some(k) = key {
+        state.login_throttle.succeeded(k);
+    }
+    let tokens = open_session(&state, &user.username, user.role, &lock_key).await?;
     tracing::info!(username = %user.username, "login");
     audit(&state, record(&user.username, "login", None, addr)).await;
     Ok(HttpResponse::Ok()
@@ -134,11 +181,12 @@ pub async fn login(
         .json(tokens))
 }
 
-/// A new session for `username`: its access and refresh tokens.
+/// A new session for `username`, who logged in from `client`: its access and refresh tokens.
 async fn open_session(
     state: &AppState,
     username: &str,
     role: Role,
+    client: &str,
 ) -> Result<TokenResponse, ApiFailure> {
     let refresh = new_refresh_token();
     let session_id = uuid::Uuid::now_v7().to_string();
@@ -146,13 +194,14 @@ async fn open_session(
     let ttl = state.login_policy.session_ttl;
     let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
     let store = state.store.clone();
-    let (id, name, hash) = (
+    let (id, name, hash, client) = (
         session_id.clone(),
         username.to_owned(),
         device_token_hash(&refresh),
+        client.to_owned(),
     );
     blocking(move || {
-        store.login_succeeded(&name)?;
+        store.login_succeeded(&name, &client, now)?;
         store.create_session(&NewSession {
             id: &id,
             username: &name,
@@ -169,6 +218,7 @@ async fn open_session(
 }
 
 pub async fn refresh(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiFailure> {
@@ -177,23 +227,50 @@ pub async fn refresh(
     let store = state.store.clone();
     let (old_hash, new_hash) = (device_token_hash(&old), device_token_hash(&next));
     let rotated = blocking(move || {
-        let Some((session, username)) = store.rotate_refresh(&old_hash, &new_hash, Utc::now())?
-        else {
-            return Ok(None);
+        let rotation = store.present_refresh(&old_hash, &new_hash, Utc::now())?;
+        let user = match &rotation {
+            Rotation::Rotated { username, .. } => store.find_user(username)?,
+            _ => None,
         };
-        Ok(store.find_user(&username)?.map(|user| (session, user)))
+        Ok((rotation, user))
     })
     .await?;
-    let Some((session, user)) = rotated else {
-        return Err(ApiFailure::Unauthorized(
+    let refused = || {
+        ApiFailure::Unauthorized(
             "the refresh token is unknown, already used, or its session ended: log in again".into(),
-        ));
+        )
     };
-    let mut tokens = state.auth.issue(&user.username, user.role, &session);
-    tokens.refresh_token = Some(next);
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(tokens))
+    match rotated {
+        (Rotation::Rotated { session, .. }, Some(user)) if !user.disabled => {
+            let mut tokens = state.auth.issue(&user.username, user.role, &session);
+            tokens.refresh_token = Some(next);
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(tokens))
+        }
+        (
+            Rotation::Reused {
+                session,
+                username,
+                revoked,
+            },
+            _,
+        ) => {
+            tracing::warn!(%username, session, revoked, "a used refresh token was presented again: session revoked");
+            state
+                .hub
+                .do_send(EndSockets(Sockets::OfSession(session.clone())));
+            let mut entry = record(&username, "refresh_reuse", Some(session), client_addr(&req));
+            entry.detail = Some(if revoked {
+                "session revoked".into()
+            } else {
+                "session already ended".into()
+            });
+            audit(&state, entry).await;
+            Err(refused())
+        }
+        _ => Err(refused()),
+    }
 }
 
 pub async fn logout(
@@ -210,14 +287,10 @@ pub async fn logout(
     let store = state.store.clone();
     let id = session.clone();
     blocking(move || store.revoke_session(&id, Utc::now())).await?;
+    state
+        .hub
+        .do_send(EndSockets(Sockets::OfSession(session.clone())));
     tracing::info!(%username, "logout");
     audit(&state, record(username, "logout", None, client_addr(&req))).await;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Checks a user's session on every request: a logout or an expired session refuses its tokens.
-pub async fn session_active(store: &Store, session: &str) -> Result<bool, ApiFailure> {
-    let store = store.clone();
-    let id = session.to_owned();
-    blocking(move || store.session_active(&id, Utc::now())).await
 }

@@ -8,6 +8,7 @@ pub mod console;
 mod error;
 mod events;
 pub mod health;
+pub mod inflate;
 pub mod live;
 mod login;
 mod media;
@@ -48,18 +49,26 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
-    let json_errors = web::JsonConfig::default()
-        .limit(max_body_bytes)
-        .error_handler(|err, _| {
-            let failure = match &err {
-                actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. }
-                | actix_web::error::JsonPayloadError::Overflow { limit } => {
-                    ApiFailure::TooLarge { limit: *limit }
-                }
-                other => ApiFailure::BadRequest(format!("invalid JSON body: {other}")),
-            };
-            failure.into()
-        });
+    let json_config = |limit: usize| {
+        web::JsonConfig::default()
+            .limit(limit)
+            .error_handler(move |err, _| {
+                use actix_web::error::{JsonPayloadError, PayloadError};
+                let failure = match &err {
+                    JsonPayloadError::OverflowKnownLength { limit, .. }
+                    | JsonPayloadError::Overflow { limit } => {
+                        ApiFailure::TooLarge { limit: *limit }
+                    }
+                    // The capped gzip decoding passed the limit (`inflate`).
+                    JsonPayloadError::Payload(PayloadError::Overflow) => {
+                        ApiFailure::TooLarge { limit }
+                    }
+                    other => ApiFailure::BadRequest(format!("invalid JSON body: {other}")),
+                };
+                failure.into()
+            })
+    };
+    let json_errors = json_config(max_body_bytes);
     let query_errors = web::QueryConfig::default()
         .error_handler(|err, _| ApiFailure::BadRequest(format!("invalid query: {err}")).into());
     cfg.app_data(json_errors)
@@ -78,12 +87,32 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         )
         .service(
             web::scope("/api")
-                .route("/auth/login", web::post().to(login::login))
-                .route("/auth/refresh", web::post().to(login::refresh))
+                .wrap(actix_web::middleware::from_fn(
+                    move |req: actix_web::dev::ServiceRequest,
+                          next: actix_web::middleware::Next<_>| {
+                        inflate::capped_inflate(max_body_bytes, req, next)
+                    },
+                ))
+                .service(
+                    web::resource("/auth/login")
+                        .app_data(json_config(inflate::LOGIN_BODY_LIMIT))
+                        .route(web::post().to(login::login)),
+                )
+                .service(
+                    web::resource("/auth/refresh")
+                        .app_data(json_config(inflate::LOGIN_BODY_LIMIT))
+                        .route(web::post().to(login::refresh)),
+                )
                 .route("/auth/logout", web::post().to(login::logout))
                 .route("/audit", web::get().to(events::audit_trail))
                 .route("/users", web::get().to(admin::list_users))
                 .route("/users", web::post().to(admin::add_user))
+                .route("/users/{name}", web::patch().to(admin::change_user))
+                .route(
+                    "/users/{name}/end-sessions",
+                    web::post().to(admin::end_user_sessions),
+                )
+                .route("/users/{name}/unlock", web::post().to(admin::unlock_user))
                 .route("/devices/{id}/revoke", web::post().to(admin::revoke_device))
                 .route("/events", web::get().to(events::list))
                 .route("/events", web::post().to(events::bulk))

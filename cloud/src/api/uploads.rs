@@ -209,8 +209,12 @@ fn offset_of(req: &HttpRequest) -> Result<u64, ApiFailure> {
 async fn read_chunk(mut payload: web::Payload) -> Result<Vec<u8>, ApiFailure> {
     let mut chunk = Vec::new();
     while let Some(part) = payload.next().await {
-        let part =
-            part.map_err(|e| ApiFailure::BadRequest(format!("cannot read the chunk: {e}")))?;
+        let part = part.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => ApiFailure::TooLarge {
+                limit: MAX_CHUNK_BYTES,
+            },
+            e => ApiFailure::BadRequest(format!("cannot read the chunk: {e}")),
+        })?;
         if chunk.len() + part.len() > MAX_CHUNK_BYTES {
             return Err(ApiFailure::TooLarge {
                 limit: MAX_CHUNK_BYTES,

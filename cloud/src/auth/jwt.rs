@@ -129,6 +129,7 @@ impl Auth {
             username: data.claims.sub,
             role: data.claims.role,
             session: data.claims.sid,
+            token_exp: data.claims.exp,
         })
     }
 }

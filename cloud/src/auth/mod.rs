@@ -7,10 +7,12 @@
 //! Errors say what was wrong with a credential but never repeat the credential itself.
 
 pub mod device_token;
+pub mod hashing;
 mod jwt;
 pub mod media_link;
 pub mod mqtt_password;
 pub mod password;
+pub mod proxies;
 mod secret;
 pub mod session;
 
@@ -21,10 +23,12 @@ use protocol::DeviceId;
 use serde::{Deserialize, Serialize};
 
 pub use device_token::{device_token_hash, is_device_token, new_device_token};
+pub use hashing::{HashPool, HashingError};
 pub use jwt::{Auth, AUDIENCE, ISSUER};
 pub use media_link::{LinkError, MediaLinks, LINK_TTL_S};
 pub use mqtt_password::{mosquitto_hash, mosquitto_verify, new_mqtt_password};
 pub use password::{hash_password, verify_password, PasswordCost};
+pub use proxies::{client_key, BadCidr, Cidr, TrustedProxies};
 pub use secret::{SecretError, MIN_SECRET_LEN, SECRET_FILE};
 pub use session::{new_refresh_token, LoginPolicy, LoginThrottle};
 
@@ -75,6 +79,8 @@ pub enum Principal {
         role: Role,
         /// The login session the token belongs to.
         session: String,
+        /// The token's `exp` (Unix seconds): a WebSocket opened with it closes then.
+        token_exp: u64,
     },
     Device {
         id: DeviceId,

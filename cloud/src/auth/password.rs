@@ -1,7 +1,8 @@
 //! Password hashing: argon2id, stored as a PHC string (`$argon2id$v=19$m=...`), which carries its own
 //! salt and parameters, so raising the cost later does not break existing hashes.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
 
 /// How expensive a new hash is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +31,37 @@ pub fn hash_password(password: &str, cost: PasswordCost) -> String {
         .to_string()
 }
 
-/// Whether `password` matches the PHC string (compared in constant time by argon2). A PHC string
-/// that does not parse matches nothing.
+/// Whether `password` matches the PHC string (compared in constant time). A PHC string that does
+/// not parse matches nothing. The working memory is this thread's, reused from one check to the next
+/// (see [`super::hashing`]).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    // The parameters come from the PHC string, not from this instance.
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    super::hashing::with_memory(|memory| verify_in(password, phc, memory).unwrap_or(false))
+}
+
+/// `None` when the PHC string is not an argon2 hash this can check.
+fn verify_in(password: &str, phc: &str, memory: &mut Vec<Block>) -> Option<bool> {
+    let hash = PasswordHash::new(phc).ok()?;
+    let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
+    // The parameters come from the PHC string, not from any default.
+    let params = Params::try_from(&hash).ok()?;
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
+    let version = match hash.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            &mut memory[..blocks],
+        )
+        .ok()?;
+    // Output's equality is constant-time.
+    Some(Output::new(&out).ok()? == *expected)
 }

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// The thing already exists (a user, a provisioned device, a token).
     #[error("{0}")]
     Conflict(String),
+    /// The thing to change does not exist (a user).
+    #[error("{0}")]
+    NotFound(String),
     /// A bug or a database in an unexpected state (a row that does not decode, a failed migration).
     #[error("internal store error: {0}")]
     Internal(String),

@@ -42,9 +42,9 @@ pub use events::INSERT_CHUNK;
 pub use gaps::GapOutcome;
 pub use list::{EventFilter, MAX_PAGE};
 pub use media::{Announced, CameraRecord, ClipRecord, SnapshotRecord};
-pub use sessions::NewSession;
+pub use sessions::{NewSession, Rotation};
 pub use uploads::{UploadBegun, UploadRecord};
-pub use users::UserRecord;
+pub use users::{LoginFailure, UserRecord};
 
 use conn::{Manager, Pool};
 
@@ -179,36 +179,9 @@ impl Store {
         sessions::is_active(&mut *self.conn()?, id, now)
     }
 
-    /// Rotates a refresh token: `(session id, username)`, or `None` when it is not the current
-    /// refresh token of an active session.
-    pub fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(String, String)>, StoreError> {
-        sessions::rotate(&mut *self.conn()?, old_hash, new_hash, now)
-    }
-
     /// Ends a session; whether it was active.
     pub fn revoke_session(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         sessions::revoke(&mut *self.conn()?, id, now)
-    }
-
-    /// Counts a failed login; `Some(until)` when this one locked the user.
-    pub fn login_failed(
-        &self,
-        username: &str,
-        now: DateTime<Utc>,
-        max_failures: u32,
-        lock_for: std::time::Duration,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        users::login_failed(&mut *self.conn()?, username, now, max_failures, lock_for)
-    }
-
-    /// Clears a user's failure count and lock.
-    pub fn login_succeeded(&self, username: &str) -> Result<(), StoreError> {
-        users::login_succeeded(&mut *self.conn()?, username)
     }
 
     /// Appends to the audit trail.

@@ -60,6 +60,25 @@ diesel::table! {
         created_at -> BigInt,
         failed_logins -> BigInt,
         locked_until -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    used_refresh_tokens (hash) {
+        hash -> Text,
+        session_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_addresses (username, address) {
+        username -> Text,
+        address -> Text,
+        failed_logins -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        succeeded_at -> Nullable<BigInt>,
     }
 }
 
@@ -148,5 +167,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clips,
     clip_events,
     snapshots,
-    uploads
+    uploads,
+    used_refresh_tokens,
+    login_addresses
 );

@@ -1,7 +1,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { EventItem, StreamFrame } from '../types/protocol';
 import { Backoff } from './backoff';
-import { LiveStream, parseFrame, type LiveStatus, type SocketLike, type Timers } from './stream';
+import {
+  CLOSE_SESSION_ENDED,
+  CLOSE_TOKEN_EXPIRED,
+  LiveStream,
+  parseFrame,
+  type LiveStatus,
+  type SocketLike,
+  type Timers,
+} from './stream';
 
 class FakeSocket implements SocketLike {
   onopen: SocketLike['onopen'] = null;
@@ -21,9 +29,9 @@ class FakeSocket implements SocketLike {
   send(frame: StreamFrame): void {
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
-  drop(): void {
+  drop(code = 1006): void {
     this.closed = true;
-    this.onclose?.({ code: 1006 });
+    this.onclose?.({ code });
   }
 }
 
@@ -224,6 +232,51 @@ describe('LiveStream', () => {
     live.stop();
     expect(timers.pending).toHaveLength(0);
     expect(sockets).toHaveLength(1);
+  });
+
+  it('reopens at once with the renewed token when the cloud closes for token expiry, and catches up', async () => {
+    let token = 'first';
+    const live = stream({ url: () => `ws://cloud/api/stream?access_token=${token}` });
+    await live.start();
+    sockets[0]!.open();
+    await flush();
+    sockets[0]!.send({ type: 'event', data: event('a', '2026-11-27T10:00:05.000Z') });
+    token = 'renewed';
+    sockets[0]!.drop(CLOSE_TOKEN_EXPIRED);
+    await flush();
+    expect(timers.fire()).toBe(0);
+    expect(sockets[1]!.url).toBe('ws://cloud/api/stream?access_token=renewed');
+    catchUpAnswer = [event('b', '2026-11-27T10:00:07.000Z')];
+    sockets[1]!.open();
+    await flush();
+    expect(catchUps.at(-1)).toBe('2026-11-27T10:00:05.000Z');
+    expect(frames.map(([f, s]) => [(f.data as EventItem).id, s])).toEqual([
+      ['a', 'live'],
+      ['b', 'catch-up'],
+    ]);
+  });
+
+  it('asks the probe before reconnecting when the cloud says the session ended, and stops if it is gone', async () => {
+    const unauthorized = Object.assign(new Error('session ended'), { name: 'UnauthorizedError' });
+    let probes = 0;
+    let fatal: unknown = null;
+    const live = stream({
+      probe: async () => {
+        probes += 1;
+        throw unauthorized;
+      },
+      onFatal: (e) => (fatal = e),
+    });
+    await live.start();
+    sockets[0]!.open();
+    await flush();
+    sockets[0]!.drop(CLOSE_SESSION_ENDED);
+    await flush();
+    await flush();
+    expect(probes).toBe(1);
+    expect(fatal).toBe(unauthorized);
+    expect(sockets).toHaveLength(1);
+    expect(timers.pending).toHaveLength(0);
   });
 
   it('frames from a replaced socket are ignored', async () => {

@@ -4,6 +4,12 @@
  * cloud's clock) so that nothing stored while it was away is lost. Frames from the socket and from
  * the catch-up both go to `onFrame`; the state layer deduplicates them by event id.
  *
+ * The cloud closes a socket with its own codes (ARCHITECTURE.md, "WebSocket close codes"):
+ * `CLOSE_TOKEN_EXPIRED` (4002) at the `exp` of the token it was opened with, answered by reopening at
+ * once with the current (renewed) token, the catch-up covering the gap; `CLOSE_SESSION_ENDED` (4001)
+ * when the login session ended (logout, an admin, the user disabled), answered by asking `probe`
+ * first, which stops the stream when the session is gone. Any other close reconnects with `Backoff`.
+ *
  * The watermark only moves once a catch-up has succeeded: an event seen live right after a reopen
  * must not move it past events the catch-up has not brought yet. Sockets, timers and the catch-up
  * query are injected, so the tests drive every path without a server or real time.
@@ -30,6 +36,11 @@ export function browserSocket(url: string): SocketLike {
   ws.onerror = (e) => s.onerror?.(e);
   return s;
 }
+
+/** The cloud closed the socket because its login session ended: do not reconnect blindly. */
+export const CLOSE_SESSION_ENDED = 4001;
+/** The cloud closed the socket at its token's expiry: reconnect with the renewed token. */
+export const CLOSE_TOKEN_EXPIRED = 4002;
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -130,10 +141,20 @@ export class LiveStream {
     socket.onerror = () => {
       // Always followed by onclose, which decides what to do.
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (generation !== this.generation || this.stopped) return;
       this.socket = null;
-      void this.retry(opened);
+      if (ev.code === CLOSE_TOKEN_EXPIRED) {
+        // Not a failure: the session goes on with the token the console renewed meanwhile.
+        this.o.onStatus?.({ state: 'waiting', retryInMs: 0, attempt: this.backoff.failures });
+        this.timer = this.timers.setTimeout(() => {
+          this.timer = null;
+          if (!this.stopped) this.open();
+        }, 0);
+        return;
+      }
+      // A session that ended is checked with the probe before any reconnect.
+      void this.retry(opened && ev.code !== CLOSE_SESSION_ENDED);
     };
   }
 

@@ -1,0 +1,3 @@
+DROP TABLE login_addresses;
+DROP TABLE used_refresh_tokens;
+ALTER TABLE users DROP COLUMN disabled_at;
