@@ -54,3 +54,30 @@ store_tests! {
         assert_eq!(outcome.acked[&device("pi-1")], 5);
     }
 }
+
+/// Diesel keys a migration by the version before the first `_` of its folder's name: two folders
+/// with one version are one migration to it, and the second never runs (found when two branches
+/// each added a `2026-12-03-130000_...` migration and the PostgreSQL seq walk fix did not apply).
+#[test]
+fn every_migration_of_a_dialect_has_its_own_version() {
+    for dialect in ["postgres", "sqlite"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let mut versions: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| name.split('_').next().unwrap_or_default().to_owned())
+            .collect();
+        let all = versions.len();
+        versions.sort();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            all,
+            "two {dialect} migrations share a version: {versions:?}"
+        );
+        assert!(all >= 2, "{dialect} migrations read from {}", dir.display());
+    }
+}

@@ -22,7 +22,7 @@ pub enum Answer {
     Unavailable,
     /// A bug or a database in an unexpected state: retried once, then treated as a refusal.
     Internal,
-    /// The store refused what the part holds (`Invalid`, `Conflict`).
+    /// The store refused what the part holds (`Invalid`, `Conflict`, `NotFound`).
     Refused,
 }
 
@@ -33,7 +33,9 @@ impl Answer {
             Ok(_) => Answer::Committed,
             Err(StoreError::Unavailable(_)) => Answer::Unavailable,
             Err(StoreError::Internal(_)) => Answer::Internal,
-            Err(StoreError::Invalid(_) | StoreError::Conflict(_)) => Answer::Refused,
+            Err(StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::NotFound(_)) => {
+                Answer::Refused
+            }
         }
     }
 }
