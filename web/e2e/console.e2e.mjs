@@ -365,7 +365,7 @@ async function main() {
       const routes = [];
       await p2.routeWebSocket(/\/api\/stream/, (ws) => {
         if (blocked) {
-          ws.close({ code: 4001, reason: 'e2e: link down' });
+          ws.close({ code: 4000, reason: 'e2e: link down' });
           return;
         }
         ws.connectToServer();
@@ -373,7 +373,7 @@ async function main() {
       });
       await login(p2, base);
       blocked = true;
-      for (const ws of routes) await ws.close({ code: 4001, reason: 'e2e: link down' });
+      for (const ws of routes) await ws.close({ code: 4000, reason: 'e2e: link down' });
       await p2.getByTestId('live-status').filter({ hasText: /retrying|Connecting/ }).waitFor({ timeout: 5_000 });
       const missedId = await fire('motion');
       const token = await p2.evaluate(() => JSON.parse(sessionStorage.getItem('vigie.session')).token);

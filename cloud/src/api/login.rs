@@ -77,6 +77,30 @@ fn too_many(message: String, wait: std::time::Duration) -> ApiFailure {
     }
 }
 
+/// At most [`SHOWN_USERNAME_CHARS`] characters of `name`, control characters escaped (a newline
+/// or a terminal escape sequence in a login request cannot forge a log line), `…` when cut.
+fn shown_username(name: &str) -> String {
+    let mut shown: String = name
+        .chars()
+        .take(SHOWN_USERNAME_CHARS)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if name.chars().count() > SHOWN_USERNAME_CHARS {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The longest user name logs and the audit trail show of a login attempt (names are 1–64).
+const SHOWN_USERNAME_CHARS: usize = 64;
+
 fn wrong_credentials() -> ApiFailure {
     ApiFailure::Unauthorized("invalid username or password".into())
 }
@@ -87,6 +111,8 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiFailure> {
     let LoginRequest { username, password } = body.into_inner();
+    // The name as the client typed it goes into logs and the audit trail bounded and escaped.
+    let shown = shown_username(&username);
     let addr = client_addr(&req);
     let key = addr.map(client_key);
     // Locks are kept per (user, client key); a request without a peer (in-process tests only)
@@ -115,7 +141,7 @@ pub async fn login(
     .await?;
     let now = Utc::now();
     if let Some(until) = lock {
-        audit(&state, record(&username, "login_locked", None, addr)).await;
+        audit(&state, record(&shown, "login_locked", None, addr)).await;
         let wait = (until - now).to_std().unwrap_or_default();
         return Err(too_many(
             format!(
@@ -137,7 +163,7 @@ pub async fn login(
         .await
         .map_err(|e| ApiFailure::Internal(e.to_string()))?;
     let Some(user) = user.filter(|_| verified) else {
-        tracing::warn!(%username, source = ?addr, "failed login");
+        tracing::warn!(username = %shown, source = ?addr, "failed login");
         let store = state.store.clone();
         let (name, pair) = (username.clone(), lock_key.clone());
         let failure = blocking(move || {
@@ -150,14 +176,14 @@ pub async fn login(
             )
         })
         .await?;
-        audit(&state, record(&username, "login_failed", None, addr)).await;
+        audit(&state, record(&shown, "login_failed", None, addr)).await;
         for (until, scope) in [
             (failure.address_locked, "this address"),
             (failure.user_locked, "addresses that never logged in"),
         ] {
             if let Some(until) = until {
-                tracing::warn!(%username, locked_until = %until, scope, "user locked after repeated failed logins");
-                let mut entry = record(&username, "user_locked", Some(until.to_rfc3339()), addr);
+                tracing::warn!(username = %shown, locked_until = %until, scope, "user locked after repeated failed logins");
+                let mut entry = record(&shown, "user_locked", Some(until.to_rfc3339()), addr);
                 entry.detail = Some(format!("for {scope}"));
                 audit(&state, entry).await;
             }
@@ -293,4 +319,22 @@ pub async fn logout(
     tracing::info!(%username, "logout");
     audit(&state, record(username, "logout", None, client_addr(&req))).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_attempts_name_is_shown_bounded_and_with_its_control_characters_escaped() {
+        assert_eq!(shown_username("admin"), "admin");
+        assert_eq!(
+            shown_username("eve\n2026-12-03 INFO login username=admin\u{1b}[2J"),
+            "eve\\n2026-12-03 INFO login username=admin\\u{1b}[2J"
+        );
+        let long = "é".repeat(10_000);
+        let shown = shown_username(&long);
+        assert_eq!(shown.chars().count(), SHOWN_USERNAME_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
 }
