@@ -118,3 +118,42 @@ fn beyond_the_connection_cap_a_client_waits_until_a_connection_is_released() {
         "served once a connection is released"
     );
 }
+
+/// The body deadline never applies to a WebSocket: its frames follow the upgrade on the same
+/// stream and come only when there is something to say (found by the console's end-to-end test: an
+/// idle console's socket was cut after 10 s).
+#[test]
+fn an_idle_websocket_outlives_the_body_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = start(dir.path(), &[]);
+    cloud.add_user("admin", "admin", "correct horse battery");
+    let token = cloud.login("admin", "correct horse battery");
+    let url = format!("{}/api/stream", cloud.base.replacen("http://", "ws://", 1));
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, response) = tungstenite::connect(request).expect("websocket connect");
+    assert_eq!(response.status().as_u16(), 101);
+    let (tx, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(frame)) => {
+                let _ = tx.send(format!("closed: {frame:?}"));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.send(format!("ended: {e}"));
+                break;
+            }
+        }
+    });
+    // Past the grace (10 s) with nothing sent: still open.
+    let waited = Duration::from_secs(15);
+    assert!(
+        ended.recv_timeout(waited).is_err(),
+        "the idle socket ended within {waited:?}: {:?}",
+        ended.try_recv()
+    );
+}

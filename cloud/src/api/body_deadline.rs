@@ -3,7 +3,8 @@
 //! bounds the time to receive a request's head (`client_request_timeout`), not its body: without
 //! this, a client dripping one byte every few seconds into a declared 4 MiB body holds a connection
 //! (and a worker's buffer) for as long as it likes. The slowest honest sender, a Pi uploading a
-//! 1 MiB clip chunk over a poor link, is far above the rate.
+//! 1 MiB clip chunk over a poor link, is far above the rate. Only requests that declare a body
+//! are held to it: a WebSocket's frames follow its upgrade request on the same stream.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -79,15 +80,29 @@ fn with_deadline(payload: Payload, rule: BodyRate) -> Chunks {
     ))
 }
 
-/// Middleware: every request's body under the deadline.
+/// Whether the request declares a body (`Content-Length` above 0, or `Transfer-Encoding`). A
+/// WebSocket upgrade declares none: what follows it on the connection is the socket's frames,
+/// which come when the user's console has something to say, and must never be held to a rate.
+pub fn declares_body(headers: &actix_web::http::header::HeaderMap) -> bool {
+    use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// Middleware: every request body under the deadline.
 pub async fn enforce(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let payload = std::mem::replace(req.parts_mut().1, Payload::None);
-    req.set_payload(Payload::Stream {
-        payload: with_deadline(payload, BodyRate::API),
-    });
+    if declares_body(req.headers()) {
+        let payload = std::mem::replace(req.parts_mut().1, Payload::None);
+        req.set_payload(Payload::Stream {
+            payload: with_deadline(payload, BodyRate::API),
+        });
+    }
     next.call(req).await
 }
 
@@ -109,6 +124,25 @@ mod tests {
             start + GRACE + Duration::from_millis(u64::MAX / MIN_RATE),
             "no overflow"
         );
+    }
+
+    #[test]
+    fn a_websocket_upgrade_or_a_bodiless_request_is_not_held_to_the_rate() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+            }
+            map
+        };
+        assert!(!declares_body(&headers(&[
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade")
+        ])));
+        assert!(!declares_body(&headers(&[("content-length", "0")])));
+        assert!(declares_body(&headers(&[("content-length", "1000")])));
+        assert!(declares_body(&headers(&[("transfer-encoding", "chunked")])));
     }
 
     #[actix_web::test]
