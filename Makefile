@@ -57,8 +57,11 @@ test: deps services fmt-check deny clippy build
 	$(CARGO) test --workspace --locked --no-fail-fast
 	@$(MAKE) --no-print-directory web-test
 
+## The binaries, built with every target's features (dev-dependencies included) exactly as `build`
+## and the tests build them: with `--bins` alone cargo resolves features anew and rebuilds a
+## third of the dependencies (5 minutes of `make test` on a clean clone).
 bins: deps
-	$(CARGO) build --workspace --bins --locked
+	$(CARGO) build --workspace --all-targets --locked
 
 ## The web console (web/): `npm ci` from the committed package-lock.json when node_modules is missing
 ## or older than the lock file, then the Vite build into web/dist (prints the initial JS size).
