@@ -128,13 +128,7 @@ fn an_idle_websocket_outlives_the_body_deadline() {
     let cloud = start(dir.path(), &[]);
     cloud.add_user("admin", "admin", "correct horse battery");
     let token = cloud.login("admin", "correct horse battery");
-    let url = format!("{}/api/stream", cloud.base.replacen("http://", "ws://", 1));
-    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, response) = tungstenite::connect(request).expect("websocket connect");
-    assert_eq!(response.status().as_u16(), 101);
+    let mut socket = open_stream(&cloud.base, &token);
     let (tx, ended) = std::sync::mpsc::channel();
     std::thread::spawn(move || loop {
         match socket.read() {

@@ -79,13 +79,7 @@ struct Socket {
 
 impl Socket {
     fn open(cloud: &Cloud, token: &str) -> Socket {
-        let url = format!("{}/api/stream", cloud.base.replacen("http://", "ws://", 1));
-        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        let (mut socket, response) = tungstenite::connect(request).expect("websocket connect");
-        assert_eq!(response.status().as_u16(), 101);
+        let mut socket = open_stream(&cloud.base, token);
         let (tx, closed) = mpsc::channel();
         std::thread::spawn(move || loop {
             match socket.read() {

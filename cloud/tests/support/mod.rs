@@ -1036,6 +1036,21 @@ pub fn assert_exactly_once(db_url: &str, device: &str, fired: &Fired) -> Vec<Sto
     stored
 }
 
+/// A WebSocket on `/api/stream` opened with `token` as a bearer header (101 checked).
+pub fn open_stream(
+    base: &str,
+    token: &str,
+) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
+    let url = format!("{}/api/stream", base.replacen("http://", "ws://", 1));
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (socket, response) = tungstenite::connect(request).expect("websocket connect");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
 /// A WebSocket client on `/api/stream`, reading on its own thread; frames land in a shared vector.
 pub struct StreamClient {
     pub frames: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
@@ -1043,13 +1058,7 @@ pub struct StreamClient {
 
 impl StreamClient {
     pub fn connect(base: &str, token: &str) -> StreamClient {
-        let url = format!("{}/api/stream", base.replacen("http://", "ws://", 1));
-        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        let (mut socket, response) = tungstenite::connect(request).expect("websocket connect");
-        assert_eq!(response.status().as_u16(), 101);
+        let mut socket = open_stream(base, token);
         let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = frames.clone();
         std::thread::spawn(move || loop {
