@@ -45,16 +45,18 @@ done
 
 for n in 1 2; do
   # Each Pi's provisioning bundle (its MQTT password, for the embedded broker, which authenticates
-  # every client; its API token, for the bulk drain), made once and kept with the demo data.
+  # every client; its API token, for the bulk drain; its live-push token, for the RTSP server),
+  # made once and kept with the demo data.
   bundle="$DEMO_DIR/bundles/pi-$n"
-  if [ ! -s "$bundle/mqtt.password" ] || [ ! -s "$bundle/api.token" ]; then
-    # A demo directory from before bundles provisioned the Pi without one: provision it again.
+  if [ ! -s "$bundle/mqtt.password" ] || [ ! -s "$bundle/api.token" ] || [ ! -s "$bundle/live.token" ]; then
+    # A demo directory from an older bundle format: provision the Pi again.
     "$BIN/vigie-cloud" device revoke "pi-$n" >/dev/null 2>&1 || true
     "$BIN/vigie-cloud" device add "pi-$n" --out "$DEMO_DIR/bundles" >/dev/null 2>"$DEMO_DIR/logs/device-add.log" \
       || { cat "$DEMO_DIR/logs/device-add.log" >&2; exit 1; }
   fi
   VIGIE_EDGE_MQTT_PASSWORD_FILE="$bundle/mqtt.password" \
   VIGIE_EDGE_TOKEN_FILE="$bundle/api.token" \
+  VIGIE_EDGE_LIVE_TOKEN_FILE="$bundle/live.token" \
   VIGIE_EDGE_DEVICE_ID="pi-$n" \
   VIGIE_EDGE_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" \
   VIGIE_EDGE_API_URL="http://127.0.0.1:$API_PORT" \

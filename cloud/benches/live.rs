@@ -55,7 +55,12 @@ fn main() {
         .unwrap_or(500);
     let segment_s = segment_ms as f64 / 1000.0;
     let rig = Rig::start(&[("VIGIE_LIVE_SEGMENT_MS", &segment_ms.to_string())]);
-    let camera = Camera::start(rig.rtsp_url(rig.rtsp_port), &rig.device, &rig.token, FORMAT);
+    let camera = Camera::start(
+        rig.rtsp_url(rig.rtsp_port),
+        &rig.device,
+        &rig.live_token,
+        FORMAT,
+    );
     let first = rig.wait_playlist(Duration::from_secs(30));
     println!(
         "live: first playable playlist {:.2} s after the publisher started ({}x{} at {} fps, segments of {segment_s:.1} s)",

@@ -15,7 +15,7 @@ use crate::broker;
 use crate::config::{Config, MqttTarget};
 use crate::hub::Hub;
 use crate::ingest::{Ingest, IngestMetrics, IngestSettings};
-use crate::live::{LiveCameras, LiveSettings};
+use crate::live::{LiveCameras, LiveSettings, LiveSource};
 use crate::store::Store;
 
 fn mqtt_options(config: &Config) -> MqttOptions {
@@ -136,6 +136,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         health.clone(),
         SystemClock::shared(),
     );
+    crate::attack_telemetry::Flusher::new(store.clone(), metrics.clone(), cameras.rtsp_metrics())
+        .spawn()
+        .context("cannot start the attack telemetry's thread")?;
     let state = AppState {
         store,
         auth,
@@ -163,6 +166,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     // The same registry the live gateway fills: `/api/cameras` lists a streaming camera as live.
     let media = web::Data::new(api::MediaState::new(media_store, staging, cameras.clone()));
+    // The one reader the MediaMTX hook lets in: the cloud itself, with its pull URL's credentials.
+    let live_reader = match &config.live_source {
+        LiveSource::Pull(url) => api::LiveReader::from_pull_url(url),
+        LiveSource::Listen(_) => None,
+    };
     let allowed_origins = state.allowed_origins.clone();
     let max_body = config.max_body_bytes;
     let console_dir = config.console_dir.clone();
@@ -185,6 +193,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             .app_data(web::Data::new(state.clone()))
             .app_data(media.clone())
             .app_data(web::Data::new(cameras.clone()))
+            .configure(|c| {
+                if let Some(reader) = &live_reader {
+                    c.app_data(web::Data::new(reader.clone()));
+                }
+            })
             .configure(|c| api::routes(c, max_body))
             .configure(|c| api::console::configure(c, &console_dir))
     })

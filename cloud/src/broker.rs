@@ -215,9 +215,13 @@ mod tests {
     fn auth_with_device(dir: &std::path::Path) -> BrokerAuth {
         let store = Store::open(None, dir).unwrap();
         let id = protocol::DeviceId::new("pi-1".to_owned()).unwrap();
-        store
-            .add_device_with_mqtt(&id, "token-hash", &crate::auth::mosquitto_hash("pi-secret"))
-            .unwrap();
+        let mqtt = crate::auth::mosquitto_hash("pi-secret");
+        let hashes = crate::store::CredentialHashes {
+            token: "token-hash",
+            mqtt_password: Some(&mqtt),
+            live_token: None,
+        };
+        store.provision_device(&id, hashes).unwrap();
         BrokerAuth::new(store, "vigie-cloud", "ingest-secret")
     }
 

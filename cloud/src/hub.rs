@@ -333,6 +333,7 @@ mod tests {
             lost_events: 0,
             api_reachable: None,
             clock_offset_ms: None,
+            security: Default::default(),
         })
     }
 

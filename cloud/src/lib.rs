@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod attack_telemetry;
 pub mod auth;
 pub mod broker;
 pub mod broker_files;

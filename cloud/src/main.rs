@@ -1,21 +1,21 @@
 //! `vigie-cloud`: `serve`, `user add|role|password|disable|enable|end-sessions|unlock`,
-//! `device add|revoke`, `broker-config`. Thin: everything lives in the library.
+//! `device add|rotate|revoke`, `broker-config`. Thin: everything lives in the library.
 
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use protocol::DeviceId;
 use vigie_cloud::auth::{
-    device_token_hash, hash_password, mosquitto_hash, new_device_token, new_mqtt_password,
-    PasswordCost, Role,
+    device_token_hash, hash_password, mosquitto_hash, new_device_token, new_live_token,
+    new_mqtt_password, PasswordCost, Role,
 };
 use vigie_cloud::broker_files::{
     acl, password_file, write_file, ACL, CLOUD_PASSWD, DEVICES_PASSWD,
 };
 use vigie_cloud::config::Config;
-use vigie_cloud::store::Store;
+use vigie_cloud::store::{CredentialHashes, Store};
 
 #[derive(Parser)]
 #[command(
@@ -99,7 +99,8 @@ enum UserAction {
 enum DeviceAction {
     /// Provision a device; prints only its API token. With `--out DIR`, also writes what the Pi is
     /// flashed with into DIR/ID/: `api.token`, `mqtt.password` (its MQTT identity: username = ID),
-    /// and `ca.pem` (with `--ca`).
+    /// `live.token` (its live-push credential, which only the RTSP server takes) and `ca.pem`
+    /// (with `--ca`).
     Add {
         id: String,
         #[arg(long)]
@@ -108,8 +109,20 @@ enum DeviceAction {
         #[arg(long, requires = "out")]
         ca: Option<PathBuf>,
     },
-    /// Revoke a device: its API token and MQTT password stop working (run `broker-config` again and
-    /// reload Mosquitto for the broker to refuse it).
+    /// Issue new credentials to a provisioned device (API token, MQTT password, live-push token):
+    /// the old ones stop working at once (for the broker: once `broker-config` has run again and
+    /// Mosquitto reloaded). Prints only the new API token; `--out DIR` writes the new bundle, as
+    /// `add` does.
+    Rotate {
+        id: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The CA certificate the Pi checks the broker against (copied into the bundle).
+        #[arg(long, requires = "out")]
+        ca: Option<PathBuf>,
+    },
+    /// Revoke a device: its API token, MQTT password and live-push token stop working (run
+    /// `broker-config` again and reload Mosquitto for the broker to refuse it).
     Revoke { id: String },
 }
 
@@ -146,53 +159,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(vigie_cloud::app::serve(config)),
         Command::User { action } => user_command(&config, action),
-        Command::Device {
-            action: DeviceAction::Add { id, out, ca },
-        } => {
-            let id = DeviceId::new(id)?;
-            let store = open_store(&config)?;
-            let token = new_device_token();
-            let password = new_mqtt_password();
-            store.add_device_with_mqtt(
-                &id,
-                &device_token_hash(&token),
-                &mosquitto_hash(&password),
-            )?;
-            store.audit(&cli_audit("device_added", id.as_str(), None))?;
-            if let Some(out) = out {
-                let dir = out.join(id.as_str());
-                write_file(&dir, "api.token", &format!("{token}\n"), 0o600)?;
-                write_file(&dir, "mqtt.password", &format!("{password}\n"), 0o600)?;
-                if let Some(ca) = ca {
-                    let pem = std::fs::read_to_string(&ca)
-                        .with_context(|| format!("cannot read the CA {}", ca.display()))?;
-                    write_file(&dir, "ca.pem", &pem, 0o644)?;
-                }
-                eprintln!(
-                    "device {id}: flash {} onto the Pi (mqtt.username = {id}, mqtt.password_file, \
-                     api.token, mqtt.ca_file); run `vigie-cloud broker-config` and reload Mosquitto",
-                    dir.display()
-                );
-            }
-            println!("{token}");
-            Ok(())
-        }
-        Command::Device {
-            action: DeviceAction::Revoke { id },
-        } => {
-            let id = DeviceId::new(id)?;
-            let store = open_store(&config)?;
-            anyhow::ensure!(
-                store.revoke_device(&id)?,
-                "device {id} is not provisioned, or already revoked"
-            );
-            store.audit(&cli_audit("device_revoked", id.as_str(), None))?;
-            eprintln!(
-                "device {id} revoked: its API token is refused now; run `vigie-cloud broker-config` \
-                 and reload Mosquitto (SIGHUP) for the broker to refuse it"
-            );
-            Ok(())
-        }
+        Command::Device { action } => device_command(&config, action),
         Command::BrokerConfig {
             out,
             cloud_user,
@@ -225,6 +192,115 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// A device's new credentials, in clear: what its bundle holds.
+struct NewCredentials {
+    token: String,
+    mqtt_password: String,
+    live_token: String,
+}
+
+impl NewCredentials {
+    fn issue() -> NewCredentials {
+        NewCredentials {
+            token: new_device_token(),
+            mqtt_password: new_mqtt_password(),
+            live_token: new_live_token(),
+        }
+    }
+
+    /// `(API token hash, Mosquitto hash of the MQTT password, live-push token hash)`.
+    fn hashes(&self) -> (String, String, String) {
+        (
+            device_token_hash(&self.token),
+            mosquitto_hash(&self.mqtt_password),
+            device_token_hash(&self.live_token),
+        )
+    }
+
+    /// Writes the bundle into `out/ID/` (secrets 0600) and says what to do with it.
+    fn write_bundle(&self, out: &Path, id: &DeviceId, ca: Option<&Path>) -> anyhow::Result<()> {
+        let dir = out.join(id.as_str());
+        write_file(&dir, "api.token", &format!("{}\n", self.token), 0o600)?;
+        write_file(
+            &dir,
+            "mqtt.password",
+            &format!("{}\n", self.mqtt_password),
+            0o600,
+        )?;
+        write_file(&dir, "live.token", &format!("{}\n", self.live_token), 0o600)?;
+        if let Some(ca) = ca {
+            let pem = std::fs::read_to_string(ca)
+                .with_context(|| format!("cannot read the CA {}", ca.display()))?;
+            write_file(&dir, "ca.pem", &pem, 0o644)?;
+        }
+        eprintln!(
+            "device {id}: flash {} onto the Pi (mqtt.username = {id}, mqtt.password_file, \
+             api.token_file, video.live_token_file, mqtt.ca_file); run `vigie-cloud broker-config` \
+             and reload Mosquitto",
+            dir.display()
+        );
+        Ok(())
+    }
+}
+
+fn device_command(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
+    match action {
+        DeviceAction::Add { id, out, ca } => {
+            let id = DeviceId::new(id)?;
+            let store = open_store(config)?;
+            let new = NewCredentials::issue();
+            let (token, mqtt, live) = new.hashes();
+            store.provision_device(&id, hashes(&token, &mqtt, &live))?;
+            store.audit(&cli_audit("device_added", id.as_str(), None))?;
+            if let Some(out) = out {
+                new.write_bundle(&out, &id, ca.as_deref())?;
+            }
+            println!("{}", new.token);
+        }
+        DeviceAction::Rotate { id, out, ca } => {
+            let id = DeviceId::new(id)?;
+            let store = open_store(config)?;
+            let new = NewCredentials::issue();
+            let (token, mqtt, live) = new.hashes();
+            anyhow::ensure!(
+                store.rotate_device(&id, hashes(&token, &mqtt, &live))?,
+                "device {id} is not provisioned, or revoked: `device add {id}` provisions it"
+            );
+            store.audit(&cli_audit("device_rotated", id.as_str(), None))?;
+            if let Some(out) = out {
+                new.write_bundle(&out, &id, ca.as_deref())?;
+            }
+            eprintln!(
+                "device {id}: new credentials issued, the old ones are refused now (the broker's \
+                 once `vigie-cloud broker-config` has run and Mosquitto reloaded)"
+            );
+            println!("{}", new.token);
+        }
+        DeviceAction::Revoke { id } => {
+            let id = DeviceId::new(id)?;
+            let store = open_store(config)?;
+            anyhow::ensure!(
+                store.revoke_device(&id)?,
+                "device {id} is not provisioned, or already revoked"
+            );
+            store.audit(&cli_audit("device_revoked", id.as_str(), None))?;
+            eprintln!(
+                "device {id} revoked: its API and live-push tokens are refused now; run \
+                 `vigie-cloud broker-config` and reload Mosquitto (SIGHUP) for the broker to refuse it"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn hashes<'a>(token: &'a str, mqtt: &'a str, live: &'a str) -> CredentialHashes<'a> {
+    CredentialHashes {
+        token,
+        mqtt_password: Some(mqtt),
+        live_token: Some(live),
     }
 }
 

@@ -10,42 +10,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rumqttc::{Client, ConnectionError, Event, MqttOptions, Packet};
 use support::*;
-
-/// Connects as `client_id` (with `credentials`) and waits for the broker's answer: `Ok` on a
-/// ConnAck, `Err` with what happened otherwise (rumqttd drops a refused client without a ConnAck).
-fn try_connect(
-    port: u16,
-    client_id: &str,
-    credentials: Option<(&str, &str)>,
-) -> Result<Client, String> {
-    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(5));
-    if let Some((user, password)) = credentials {
-        options.set_credentials(user, password);
-    }
-    let (client, mut connection) = Client::new(options, 16);
-    let answer = connection
-        .recv_timeout(Duration::from_secs(10))
-        .map_err(|e| format!("no answer: {e:?}"))?;
-    match answer {
-        Ok(Event::Incoming(Packet::ConnAck(_))) => {
-            std::thread::spawn(move || for _ in connection.iter() {});
-            Ok(client)
-        }
-        Ok(other) => Err(format!("unexpected {other:?}")),
-        Err(ConnectionError::ConnectionRefused(code)) => Err(format!("refused: {code:?}")),
-        Err(e) => Err(format!("{e}")),
-    }
-}
-
-fn assert_refused(what: &str, result: Result<Client, String>) {
-    match result {
-        Ok(_) => panic!("{what}: the embedded broker accepted the connection"),
-        Err(e) => eprintln!("{what}: refused ({e})"),
-    }
-}
 
 #[test]
 fn the_embedded_broker_lets_in_only_a_device_as_itself_with_its_own_password() {

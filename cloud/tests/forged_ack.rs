@@ -3,7 +3,8 @@
 //! starts itself with no ACL (so the edge's own check is what refuses it), a real `vigie-edge`
 //! receives a retained forged ack far above any seq it issued: it refuses and counts it, and every
 //! event is still published and kept. And a wiped Pi (its outbox deleted, same device id) continues
-//! above the cloud's `acked_seq`, learnt over the authenticated API, with every event stored.
+//! above the cloud's `acked_seq`, learnt over the authenticated API, with every event stored. The
+//! refusals reach the console as the device's attack telemetry, summed over the edge's restarts.
 
 mod support;
 
@@ -205,4 +206,69 @@ fn a_wiped_pi_with_the_same_id_continues_above_the_clouds_acked_seq_and_every_ev
         "the wiped Pi says what it did:\n{log}"
     );
     eprintln!("wiped Pi: seqs 6..=8 after the cloud's acked_seq 5; 8 events stored once each");
+}
+
+#[test]
+fn refused_acks_show_in_the_devices_view_summed_over_its_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDatabase::create();
+    let prefix = unique("refused-");
+    let (cloud, admin) = cloud_with_admin(dir.path(), &db.url(), 1883, &prefix);
+    let device = unique("pi-");
+    let mut edge = Edge::start(dir.path(), &device, "mqtt://127.0.0.1:1883", &prefix);
+    let agent = agent();
+    edge.fire(&agent, "button");
+    let (forger, _) = mqtt_client(1883, None);
+    let forge = || {
+        let forged = format!(r#"{{"schema_version":1,"device":"{device}","acked_seq":1000000}}"#);
+        forger
+            .publish(
+                format!("{prefix}/system/{device}/ack"),
+                QoS::AtLeastOnce,
+                false,
+                forged.into_bytes(),
+            )
+            .unwrap();
+    };
+    let refused_in_view = |n: u64| {
+        cloud.device(&admin, &device).is_some_and(|d| {
+            d["security"]["refused_acks"] == n && d["security"]["last_at"].is_string()
+        })
+    };
+    wait_for("the device in the cloud", Duration::from_secs(20), || {
+        cloud.device(&admin, &device).is_some()
+    });
+    forge();
+    forge();
+    wait_for("the edge to refuse both", Duration::from_secs(20), || {
+        readyz(&edge)["refused_acks"] == 2
+    });
+    wait_for(
+        "2 refused acks in the device's view (from its status)",
+        Duration::from_secs(20),
+        || refused_in_view(2),
+    );
+
+    // The edge counts since it started: after a restart its count begins again, and the cloud
+    // adds what it reports to what was seen before.
+    edge.restart();
+    forge();
+    wait_for(
+        "the restarted edge to refuse one",
+        Duration::from_secs(20),
+        || readyz(&edge)["refused_acks"] == 1,
+    );
+    wait_for(
+        "3 refused acks in the device's view",
+        Duration::from_secs(20),
+        || refused_in_view(3),
+    );
+    // A later status with the same count adds nothing.
+    let seen = cloud.device(&admin, &device).unwrap()["last_seen"].clone();
+    wait_for("the next heartbeat", Duration::from_secs(20), || {
+        cloud
+            .device(&admin, &device)
+            .is_some_and(|d| d["last_seen"] != seen)
+    });
+    assert!(refused_in_view(3), "{:?}", cloud.device(&admin, &device));
 }

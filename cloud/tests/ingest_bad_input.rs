@@ -1,6 +1,6 @@
 //! Bad MQTT input never stops the ingest: malformed JSON, unknown kinds, wrong or foreign topics,
-//! oversized payloads and bad device ids are acked, logged and counted, and the next valid event is
-//! stored.
+//! oversized payloads and bad device ids are acked, logged and counted (in `/metrics`, and in the
+//! view of a device that has a row), and the next valid event is stored.
 
 mod support;
 
@@ -104,6 +104,30 @@ fn invalid_messages_are_counted_and_the_stream_goes_on() {
         bad.len()
     );
     assert_eq!(metric(&cloud, "vigie_ingest_inserted_total"), 1);
+
+    // pi-9 has a row now: what is refused on its topics shows as its attack telemetry, the
+    // console's warning (counts for ids without a row are only in /metrics).
+    let before = cloud.device(&token, "pi-9").unwrap()["security"]["invalid_messages"]
+        .as_u64()
+        .unwrap();
+    client
+        .publish(
+            "sensors/pi-9/button/pressed",
+            QoS::AtLeastOnce,
+            false,
+            "{ not json",
+        )
+        .unwrap();
+    wait_for(
+        "the refused message in pi-9's view",
+        Duration::from_secs(10),
+        || {
+            cloud.device(&token, "pi-9").is_some_and(|d| {
+                d["security"]["invalid_messages"].as_u64() > Some(before)
+                    && d["security"]["last_at"].is_string()
+            })
+        },
+    );
     client.disconnect().unwrap();
     pump.join().unwrap();
 }

@@ -10,7 +10,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use base64::Engine;
 use live_rig::*;
 use support::wait_for;
 use vigie_cloud::auth::MediaLinks;
@@ -34,21 +33,6 @@ fn assert_consecutive(frames: &[ReadFrame]) {
 }
 
 /// One raw RTSP request on a fresh connection: the status line of the answer.
-fn rtsp_status(port: u16, request: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut buf = [0u8; 1024];
-    let n = stream.read(&mut buf).unwrap();
-    String::from_utf8_lossy(&buf[..n])
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[test]
 fn a_camera_pushed_over_rtsp_is_watched_as_hls_with_a_token_or_a_signed_link_and_resumes_after_a_cut(
 ) {
@@ -67,7 +51,12 @@ fn a_camera_pushed_over_rtsp_is_watched_as_hls_with_a_token_or_a_signed_link_and
 
     // Through a relay the test can cut.
     let relay = Relay::start(rig.rtsp_port);
-    let camera = Camera::start(rig.rtsp_url(relay.port), &rig.device, &rig.token, FORMAT);
+    let camera = Camera::start(
+        rig.rtsp_url(relay.port),
+        &rig.device,
+        &rig.live_token,
+        FORMAT,
+    );
     let first_playlist = rig.wait_playlist(Duration::from_secs(30));
     eprintln!("live: first playable playlist {first_playlist:?} after publishing started");
 
@@ -146,22 +135,14 @@ fn a_camera_pushed_over_rtsp_is_watched_as_hls_with_a_token_or_a_signed_link_and
 #[test]
 fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
     let rig = Rig::start(&[]);
-    let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
-    let announce = |auth: &str| {
-        format!(
-            "ANNOUNCE {} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
-            rig.rtsp_url(rig.rtsp_port),
-            sdp.len()
-        )
-    };
-    let basic = |user: &str, password: &str| {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        format!("Authorization: Basic {b64}\r\n")
-    };
+    let announce = |auth: &str| rig.announce(auth);
     assert!(rtsp_status(rig.rtsp_port, &announce("")).contains(" 401 "));
-    let wrong = basic(&rig.device, "vgd_not-the-token");
+    let wrong = basic(&rig.device, "vgl_not-the-token");
     assert!(rtsp_status(rig.rtsp_port, &announce(&wrong)).contains(" 401 "));
-    let other = basic("someone-else", &rig.token);
+    // The device's API token is not a live-push credential: it never travels in Basic auth.
+    let api_token = basic(&rig.device, &rig.token);
+    assert!(rtsp_status(rig.rtsp_port, &announce(&api_token)).contains(" 401 "));
+    let other = basic("someone-else", &rig.live_token);
     assert!(rtsp_status(rig.rtsp_port, &announce(&other)).contains(" 403 "));
     let play = format!(
         "DESCRIBE {} RTSP/1.0\r\nCSeq: 1\r\n\r\n",
@@ -173,7 +154,7 @@ fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
     let camera = Camera::start(
         rig.rtsp_url(rig.rtsp_port),
         &rig.device,
-        "vgd_not-the-token",
+        "vgl_not-the-token",
         FORMAT,
     );
     wait_for(
@@ -186,7 +167,7 @@ fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
     camera.stop();
 
     // The right token works until the device is revoked; then it is refused like an unknown one.
-    let right = basic(&rig.device, &rig.token);
+    let right = basic(&rig.device, &rig.live_token);
     assert!(rtsp_status(rig.rtsp_port, &announce(&right)).contains(" 200 "));
     let (status, body) = support::post_json(
         &support::agent(),
@@ -202,9 +183,7 @@ fn a_wrong_or_revoked_device_token_or_a_viewer_is_refused_by_the_rtsp_server() {
 fn a_publisher_that_goes_silent_is_dropped_and_its_camera_is_gone() {
     let rig = Rig::start(&[]);
     let url = rig.rtsp_url(rig.rtsp_port);
-    let b64 =
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", rig.device, rig.token));
-    let auth = format!("Authorization: Basic {b64}\r\n");
+    let auth = basic(&rig.device, &rig.live_token);
     let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
     let mut stream = TcpStream::connect(("127.0.0.1", rig.rtsp_port)).unwrap();
     stream

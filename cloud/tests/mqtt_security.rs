@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use rumqttc::{
-    Client, ConnectionError, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
-};
+use rumqttc::{Client, MqttOptions, QoS, TlsConfiguration, Transport};
 use serde_json::json;
 use support::*;
 
@@ -245,20 +243,7 @@ fn connect_as(
     if let Some((user, password)) = credentials {
         options.set_credentials(user, password);
     }
-    let (client, mut connection) = Client::new(options, 16);
-    let answer = connection
-        .recv_timeout(Duration::from_secs(10))
-        .map_err(|e| format!("no answer: {e:?}"))?;
-    match answer {
-        Ok(Event::Incoming(Packet::ConnAck(_))) => {
-            // Keep the event loop running for publishes.
-            std::thread::spawn(move || for _ in connection.iter() {});
-            Ok(client)
-        }
-        Ok(other) => Err(format!("unexpected {other:?}")),
-        Err(ConnectionError::ConnectionRefused(code)) => Err(format!("refused: {code:?}")),
-        Err(e) => Err(format!("{e}")),
-    }
+    connect_with(options)
 }
 
 struct Site {

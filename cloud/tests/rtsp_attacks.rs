@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use live_rig::*;
 use support::{metric, wait_for};
 use vigie_edge::recorder::FrameFormat;
@@ -89,20 +88,6 @@ fn closed_within(stream: &mut TcpStream, since: Instant, timeout: Duration) -> (
         }
     }
     (since.elapsed(), String::from_utf8_lossy(&said).into_owned())
-}
-
-fn basic(user: &str, password: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Authorization: Basic {b64}\r\n")
-}
-
-fn announce(rig: &Rig, auth: &str) -> String {
-    let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
-    format!(
-        "ANNOUNCE {} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
-        rig.rtsp_url(rig.rtsp_port),
-        sdp.len()
-    )
 }
 
 /// Sends `request` on `stream`: the status line of the answer, and how long it took.
@@ -301,7 +286,7 @@ fn with_300_unauthenticated_sockets_churning_from_10_addresses_a_real_publisher_
     wait_for("300 attacker sockets", Duration::from_secs(30), || {
         open.load(Ordering::SeqCst) == 300
     });
-    let camera = Camera::start(rig.rtsp_url(port), &rig.device, &rig.token, FORMAT);
+    let camera = Camera::start(rig.rtsp_url(port), &rig.device, &rig.live_token, FORMAT);
     let took = rig.wait_playlist(Duration::from_secs(30));
     let cameras = support::get_json(
         &support::agent(),
@@ -347,7 +332,7 @@ fn interleaved_data_before_record_closes_the_connection_authenticated_or_not() {
     let mut publisher = TcpStream::connect(("127.0.0.1", rig.rtsp_port)).unwrap();
     let (status, _) = exchange(
         &mut publisher,
-        &announce(&rig, &basic(&rig.device, &rig.token)),
+        &rig.announce(&basic(&rig.device, &rig.live_token)),
     );
     assert_eq!(status, "RTSP/1.0 200 OK");
     let started = Instant::now();
@@ -364,13 +349,11 @@ fn interleaved_data_before_record_closes_the_connection_authenticated_or_not() {
 #[test]
 fn wrong_passwords_from_one_address_are_refused_at_once_after_10_and_counted_per_device() {
     let rig = Rig::start(&[]);
-    let wrong = announce(&rig, &basic(&rig.device, "vgd_not-the-token"));
+    let wrong = rig.announce(&basic(&rig.device, "vgl_not-the-token"));
     let mut stream = TcpStream::connect(("127.0.0.1", rig.rtsp_port)).unwrap();
     // Without credentials (FFmpeg's first try): 401, not a failure.
     for _ in 0..3 {
-        assert!(exchange(&mut stream, &announce(&rig, ""))
-            .0
-            .contains(" 401 "));
+        assert!(exchange(&mut stream, &rig.announce("")).0.contains(" 401 "));
     }
     let mut slowest = Duration::ZERO;
     for i in 0..10 {
@@ -382,13 +365,16 @@ fn wrong_passwords_from_one_address_are_refused_at_once_after_10_and_counted_per
     let (status, throttled_in) = exchange(&mut stream, &wrong);
     assert!(status.contains(" 503 "), "{status}");
     let mut again = TcpStream::connect(("127.0.0.1", rig.rtsp_port)).unwrap();
-    let (status, _) = exchange(&mut again, &announce(&rig, &basic(&rig.device, &rig.token)));
+    let (status, _) = exchange(
+        &mut again,
+        &rig.announce(&basic(&rig.device, &rig.live_token)),
+    );
     assert!(status.contains(" 503 "), "{status}");
     // Another address is not held back.
     let mut elsewhere = connect_from([127, 0, 0, 7], rig.rtsp_port);
     let (status, _) = exchange(
         &mut elsewhere,
-        &announce(&rig, &basic(&rig.device, &rig.token)),
+        &rig.announce(&basic(&rig.device, &rig.live_token)),
     );
     assert_eq!(status, "RTSP/1.0 200 OK");
     let per_device = labelled_metric(
@@ -407,7 +393,8 @@ fn wrong_passwords_from_one_address_are_refused_at_once_after_10_and_counted_per
     assert_eq!(per_device, Some(10));
     // An unknown device's refusals count only in the total (no label from a made-up id).
     let mut unknown = connect_from([127, 0, 0, 8], rig.rtsp_port);
-    let request = announce(&rig, &basic("no-such-cam", "vgd_x"))
+    let request = rig
+        .announce(&basic("no-such-cam", "vgd_x"))
         .replace(&format!("/live/{}", rig.device), "/live/no-such-cam");
     assert!(exchange(&mut unknown, &request).0.contains(" 401 "));
     assert_eq!(metric(&rig.cloud, "vigie_rtsp_logins_refused_total"), 11);

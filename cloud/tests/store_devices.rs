@@ -1,5 +1,5 @@
 //! Devices and users in the store, on SQLite and on the machine's PostgreSQL: status, listing,
-//! provisioning with a token hash, and user accounts.
+//! provisioning with a token hash, rotation, attack telemetry, and user accounts.
 
 #[macro_use]
 mod store_support;
@@ -7,7 +7,7 @@ mod store_support;
 use protocol::{DeviceState, DeviceStatus};
 use store_support::*;
 use vigie_cloud::auth::{device_token_hash, new_device_token};
-use vigie_cloud::store::{Role, StoreError};
+use vigie_cloud::store::{AttackTally, CredentialHashes, Role, StoreError};
 
 fn status(device_id: &str, state: DeviceState, queue_depth: u64) -> DeviceStatus {
     DeviceStatus {
@@ -133,5 +133,63 @@ store_tests! {
         let store = db.open();
         let err = store.add_user("", Role::Viewer, "x").unwrap_err();
         assert!(matches!(&err, StoreError::Invalid(m) if m.contains("username")), "{err}");
+    }
+
+    fn a_rotation_replaces_all_three_credentials_and_a_revoked_device_cannot_be_rotated(db) {
+        let store = db.open();
+        let hashes = |token: &'static str, live: &'static str| CredentialHashes {
+            token,
+            mqtt_password: Some("$7$old"),
+            live_token: Some(live),
+        };
+        store.provision_device(&device("pi-1"), hashes("api-1", "live-1")).unwrap();
+        assert_eq!(store.device_for_live_token_hash("live-1").unwrap(), Some(device("pi-1")));
+        assert_eq!(store.device_for_token_hash("live-1").unwrap(), None, "apart from the API's");
+        let new = CredentialHashes { token: "api-2", mqtt_password: Some("$7$new"), live_token: Some("live-2") };
+        assert!(store.rotate_device(&device("pi-1"), new).unwrap());
+        assert_eq!(store.device_for_token_hash("api-1").unwrap(), None);
+        assert_eq!(store.device_for_live_token_hash("live-1").unwrap(), None);
+        assert_eq!(store.device_for_token_hash("api-2").unwrap(), Some(device("pi-1")));
+        assert_eq!(store.device_for_live_token_hash("live-2").unwrap(), Some(device("pi-1")));
+        assert_eq!(store.mqtt_credentials().unwrap(), vec![("pi-1".to_owned(), "$7$new".to_owned())]);
+        // Another device's live token cannot be taken over.
+        store.provision_device(&device("pi-2"), hashes("api-3", "live-3")).unwrap();
+        let taken = store.rotate_device(&device("pi-1"), hashes("api-4", "live-3"));
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+        assert_eq!(store.device_for_token_hash("api-2").unwrap(), Some(device("pi-1")), "unchanged");
+        // Revoked: every credential cleared, nothing to rotate.
+        assert!(store.revoke_device(&device("pi-1")).unwrap());
+        assert_eq!(store.device_for_live_token_hash("live-2").unwrap(), None);
+        assert!(!store.rotate_device(&device("pi-1"), hashes("api-5", "live-5")).unwrap());
+        assert!(!store.rotate_device(&device("pi-9"), hashes("api-6", "live-6")).unwrap());
+    }
+
+    fn attack_telemetry_adds_up_per_device_and_skips_devices_without_a_row(db) {
+        let store = db.open();
+        store.insert_events(&presses("pi-1", [1]), at(10)).unwrap();
+        let tally = |invalid, logins| AttackTally { refused_acks: 0, invalid_messages: invalid, refused_live_logins: logins };
+        store.record_attacks(&[("pi-1".into(), tally(2, 1)), ("ghost".into(), tally(5, 5))], at(20)).unwrap();
+        store.record_attacks(&[("pi-1".into(), tally(1, 0))], at(30)).unwrap();
+        let views = store.list_devices().unwrap();
+        assert_eq!(views.len(), 1, "no row made for an unknown id");
+        let s = &views[0].security;
+        assert_eq!((s.invalid_messages, s.refused_live_logins, s.refused_acks), (3, 1, 0));
+        assert_eq!(s.last_at, Some(at(30)));
+
+        // Refused acks come with the statuses, as the device counts them since it started.
+        let mut st = status("pi-1", DeviceState::Online, 0);
+        st.at = Some(at(40));
+        st.refused_acks = 2;
+        store.record_status(&st, at(40)).unwrap();
+        store.record_status(&st, at(41)).unwrap();
+        st.refused_acks = 1; // restarted, then refused one more
+        let (view, _) = store.record_status(&st, at(50)).unwrap();
+        assert_eq!(view.security.refused_acks, 3);
+        // A last will (no `at`) carries no count and changes nothing.
+        let (view, _) = store.record_status(&DeviceStatus::last_will(device("pi-1")), at(60)).unwrap();
+        assert_eq!(view.security.refused_acks, 3);
+        st.refused_acks = 1;
+        let (view, _) = store.record_status(&st, at(70)).unwrap();
+        assert_eq!((view.security.refused_acks, view.security.last_at), (3, Some(at(50))));
     }
 }

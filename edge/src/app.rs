@@ -273,13 +273,11 @@ fn start_video(
 }
 
 /// The live stream's publisher for each (re)start of the camera, when `video.live_url` is set:
-/// the device id and its API token authenticate it to the RTSP server.
+/// the device id and its live-push token (never its API token) authenticate it to the RTSP server.
 fn live_tap_factory(config: &Config) -> Option<crate::media::LiveTapFactory> {
     let url = config.video.as_ref()?.live_url.clone()?;
-    let Some(token) = config.api_token.clone() else {
-        tracing::warn!(live_url = %url, "video.live_url needs api.token (the RTSP server checks it): no live stream");
-        return None;
-    };
+    // Validation requires it with live_url.
+    let token = config.live_token.clone()?;
     let device = config.device.to_string();
     tracing::info!(live_url = %url, "live stream enabled");
     Some(Box::new(move |parameters, time_base| {

@@ -210,6 +210,31 @@ pub struct DeviceView {
     /// The cloud's time minus the device's, as the device last measured it.
     #[serde(default)]
     pub clock_offset_ms: Option<i64>,
+    /// What was refused in this device's name: the console warns when any count is above 0.
+    #[serde(default)]
+    pub security: SecurityCounts,
+}
+
+/// Attack telemetry of one device, counted since it was first seen (the same counts are in the
+/// cloud's `/metrics`, since the process started).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecurityCounts {
+    /// Acks on `system/{device}/ack` the device refused because they confirmed seqs it never
+    /// issued (forged or stale), as its statuses report them, summed over its restarts.
+    #[serde(default)]
+    pub refused_acks: u64,
+    /// Messages on the device's topics the ingest refused (malformed, out of bounds, or refused by
+    /// the store), acked and never stored.
+    #[serde(default)]
+    pub invalid_messages: u64,
+    /// Live-push logins naming the device that were refused (a wrong or revoked credential, or the
+    /// path of another device).
+    #[serde(default)]
+    pub refused_live_logins: u64,
+    /// When one of the counts last grew.
+    #[serde(default, with = "crate::time::rfc3339_ms_opt")]
+    #[schemars(with = "Option<String>")]
+    pub last_at: Option<DateTime<Utc>>,
 }
 
 /// A WebSocket frame on `/api/stream`: `{"type": ..., "data": ...}`.
@@ -280,6 +305,7 @@ mod tests {
             lost_events: 0,
             api_reachable: Some(true),
             clock_offset_ms: None,
+            security: SecurityCounts::default(),
         });
         let v = serde_json::to_value(&frame).unwrap();
         assert_eq!(v["type"], "device_status");

@@ -170,7 +170,11 @@ async function main() {
     edgeConfig = join(tmp, 'edge.toml');
     writeFileSync(edgeConfig, readFileSync(join(ROOT, 'edge/examples/simulated.toml'), 'utf8') + VIDEO_CONFIG);
     edgeEnv.VIGIE_EDGE_VIDEO_SOURCE = 'synthetic';
-    if (LIVE) edgeEnv.VIGIE_EDGE_LIVE_URL = `rtsp://127.0.0.1:${rtspPort}/live/${DEVICE}`;
+    if (LIVE) {
+      edgeEnv.VIGIE_EDGE_LIVE_URL = `rtsp://127.0.0.1:${rtspPort}/live/${DEVICE}`;
+      // The live push's own credential (never the API token).
+      edgeEnv.VIGIE_EDGE_LIVE_TOKEN_FILE = join(bundles, DEVICE, 'live.token');
+    }
   }
   const edgeProcess = start('edge', join(BIN, 'vigie-edge'), ['run', '--config', edgeConfig], edgeEnv);
   await waitFor('vigie-edge /healthz', async () => (await fetch(`${edge}/healthz`)).ok);

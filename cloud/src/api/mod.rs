@@ -10,6 +10,7 @@ mod events;
 pub mod health;
 pub mod inflate;
 pub mod live;
+mod live_auth;
 mod login;
 mod media;
 pub mod origin;
@@ -24,6 +25,7 @@ use actors::HealthRegistry;
 
 pub use caller::Caller;
 pub use error::{blocking, ApiFailure};
+pub use live_auth::LiveReader;
 pub use uploads::{MediaState, CHUNK_CONTENT_TYPE};
 
 use crate::auth::Auth;
@@ -102,6 +104,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     web::resource("/auth/refresh")
                         .app_data(json_config(inflate::LOGIN_BODY_LIMIT))
                         .route(web::post().to(login::refresh)),
+                )
+                .service(
+                    web::resource("/live/auth")
+                        .app_data(json_config(inflate::LOGIN_BODY_LIMIT))
+                        .route(web::post().to(live_auth::hook)),
                 )
                 .route("/auth/logout", web::post().to(login::logout))
                 .route("/audit", web::get().to(events::audit_trail))

@@ -22,7 +22,9 @@ use std::str::FromStr;
 use protocol::DeviceId;
 use serde::{Deserialize, Serialize};
 
-pub use device_token::{device_token_hash, is_device_token, new_device_token};
+pub use device_token::{
+    device_token_hash, is_device_token, is_live_token, new_device_token, new_live_token,
+};
 pub use hashing::{HashPool, HashingError};
 pub use jwt::{Auth, AUDIENCE, ISSUER};
 pub use media_link::{LinkError, MediaLinks, LINK_TTL_S};

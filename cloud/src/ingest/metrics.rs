@@ -78,6 +78,14 @@ impl IngestMetrics {
             .unwrap_or(0)
     }
 
+    /// Refused messages per device their topics named (the bounded series, `(other)` included).
+    pub fn invalid_by_device(&self) -> BTreeMap<String, u64> {
+        self.invalid_by_device
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// The counters in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();

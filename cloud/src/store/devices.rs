@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use protocol::api::DeviceView;
+use protocol::api::{DeviceView, SecurityCounts};
 use protocol::{DeviceId, DeviceState, DeviceStatus};
 
 use super::conn::Db;
@@ -17,7 +17,7 @@ use super::schema::{devices, events};
 use super::{clamp_i64, ms, on_concrete, to_u64, StoreError};
 
 /// The state of a device no status has been received from.
-const INITIAL_STATE: &str = "offline";
+pub(super) const INITIAL_STATE: &str = "offline";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = devices)]
@@ -32,6 +32,10 @@ struct DeviceRow {
     max_seq: i64,
     api_reachable: Option<bool>,
     clock_offset_ms: Option<i64>,
+    refused_acks: i64,
+    invalid_messages: i64,
+    refused_live_logins: i64,
+    last_attack_at: Option<i64>,
 }
 
 impl DeviceRow {
@@ -81,6 +85,12 @@ impl DeviceRow {
             uptime_s: to_u64("uptime_s", self.uptime_s)?,
             clock_synced: self.clock_synced,
             acked_seq: to_u64("acked_seq", self.acked_seq)?,
+            security: SecurityCounts {
+                refused_acks: to_u64("refused_acks", self.refused_acks)?,
+                invalid_messages: to_u64("invalid_messages", self.invalid_messages)?,
+                refused_live_logins: to_u64("refused_live_logins", self.refused_live_logins)?,
+                last_at: self.last_attack_at.map(protocol::time::from_epoch_ms),
+            },
         })
     }
 }
@@ -204,7 +214,29 @@ pub(super) fn record_status(
     let new_state = status.state.as_str();
     conn.transaction(|conn| {
         touch(conn, &[SeenDevice::new(id, 0, seen_ms)])?;
-        let before: String = devices::table.find(id).select(devices::state).first(conn)?;
+        let (before, reported_before): (String, i64) = devices::table
+            .find(id)
+            .select((devices::state, devices::refused_acks_reported))
+            .first(conn)?;
+        // A last will (no `at`) is written at connect and carries no counts: it changes none.
+        if status.at.is_some() {
+            let reported = clamp_i64(status.refused_acks);
+            let grown = refused_acks_grown(reported_before, reported);
+            diesel::update(devices::table.find(id))
+                .set(devices::refused_acks_reported.eq(reported))
+                .execute(conn)?;
+            if grown > 0 {
+                super::attacks::add(
+                    conn,
+                    id,
+                    super::attacks::AttackTally {
+                        refused_acks: grown,
+                        ..Default::default()
+                    },
+                    seen_ms,
+                )?;
+            }
+        }
         diesel::update(devices::table.find(id))
             .set((
                 devices::state.eq(new_state),
@@ -225,6 +257,16 @@ pub(super) fn record_status(
     })
 }
 
+/// How many acks a device refused since its previous status, from the count its statuses report
+/// since it started: a count lower than the previous one means the device restarted.
+fn refused_acks_grown(before: i64, reported: i64) -> i64 {
+    if reported >= before {
+        reported - before
+    } else {
+        reported
+    }
+}
+
 pub(super) fn list(conn: &mut Db) -> Result<Vec<DeviceView>, StoreError> {
     let mut gaps = super::gaps::ranges(conn)?;
     let rows: Vec<DeviceRow> = devices::table
@@ -239,6 +281,10 @@ pub(super) fn list(conn: &mut Db) -> Result<Vec<DeviceView>, StoreError> {
         .collect()
 }
 
+pub(super) fn exists(conn: &mut Db, id: &DeviceId) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(devices::table.find(id.as_str()))).get_result(conn)?)
+}
+
 pub(super) fn acked_seq(conn: &mut Db, id: &DeviceId) -> Result<u64, StoreError> {
     let acked: Option<i64> = devices::table
         .find(id.as_str())
@@ -248,106 +294,23 @@ pub(super) fn acked_seq(conn: &mut Db, id: &DeviceId) -> Result<u64, StoreError>
     to_u64("acked_seq", acked.unwrap_or(0))
 }
 
-pub(super) fn provision(
-    conn: &mut Db,
-    id: &DeviceId,
-    token_hash: &str,
-    mqtt_password_hash: Option<&str>,
-) -> Result<(), StoreError> {
-    let conflict = |why: String| {
-        move |e: diesel::result::Error| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(why),
-            other => other,
-        }
-    };
-    let token_taken = "this token is already assigned to another device; issue a new one";
-    conn.transaction(|conn| {
-        // A device already seen through its events or status gets the token. This writes first,
-        // so that SQLite takes its write lock at once.
-        let updated = diesel::update(devices::table.find(id.as_str()))
-            .filter(devices::token_hash.is_null())
-            .set((
-                devices::token_hash.eq(token_hash),
-                devices::mqtt_password_hash.eq(mqtt_password_hash),
-                devices::revoked_at.eq(None::<i64>),
-            ))
-            .execute(conn)
-            .map_err(conflict(token_taken.to_owned()))?;
-        if updated == 1 {
-            return Ok(());
-        }
-        let exists: bool = diesel::select(diesel::dsl::exists(devices::table.find(id.as_str())))
-            .get_result(conn)?;
-        if exists {
-            return Err(StoreError::Conflict(format!(
-                "device {id} is already provisioned with a token"
-            )));
-        }
-        let now = ms(Utc::now());
-        diesel::insert_into(devices::table)
-            .values((
-                devices::id.eq(id.as_str()),
-                devices::token_hash.eq(token_hash),
-                devices::mqtt_password_hash.eq(mqtt_password_hash),
-                devices::state.eq(INITIAL_STATE),
-                devices::created_at.eq(now),
-            ))
-            .execute(conn)
-            .map_err(conflict(format!(
-                "device {id} was provisioned meanwhile, or {token_taken}"
-            )))?;
-        Ok(())
-    })
-}
-
-pub(super) fn for_token_hash(
-    conn: &mut Db,
-    token_hash: &str,
-) -> Result<Option<DeviceId>, StoreError> {
-    let id: Option<String> = devices::table
-        .filter(devices::token_hash.eq(token_hash))
-        .select(devices::id)
-        .first(conn)
-        .optional()?;
-    id.map(|id| DeviceId::new(id).map_err(|e| corrupt("device id", e)))
-        .transpose()
-}
-
-/// Revokes a device: its API token and MQTT password stop working (once the broker's password file
-/// is regenerated). Returns whether it was provisioned and not yet revoked.
-pub(super) fn revoke(conn: &mut Db, id: &DeviceId) -> Result<bool, StoreError> {
-    let changed = diesel::update(devices::table.find(id.as_str()))
-        .filter(devices::revoked_at.is_null())
-        .filter(devices::token_hash.is_not_null())
-        .set((
-            devices::token_hash.eq(None::<String>),
-            devices::mqtt_password_hash.eq(None::<String>),
-            devices::revoked_at.eq(ms(Utc::now())),
-        ))
-        .execute(conn)?;
-    Ok(changed == 1)
-}
-
-/// `(device id, Mosquitto password hash)` of every device that may connect, by id.
-pub(super) fn mqtt_credentials(conn: &mut Db) -> Result<Vec<(String, String)>, StoreError> {
-    let rows: Vec<(String, Option<String>)> = devices::table
-        .filter(devices::revoked_at.is_null())
-        .filter(devices::mqtt_password_hash.is_not_null())
-        .select((devices::id, devices::mqtt_password_hash))
-        .order(devices::id.asc())
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, hash)| hash.map(|h| (id, h)))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::covered_from;
     use protocol::MAX_SEQ;
 
     const MAX: i64 = MAX_SEQ as i64;
+
+    #[test]
+    fn refused_acks_are_summed_over_the_devices_restarts() {
+        use super::refused_acks_grown;
+        assert_eq!(refused_acks_grown(0, 0), 0);
+        assert_eq!(refused_acks_grown(2, 5), 3);
+        assert_eq!(refused_acks_grown(5, 5), 0);
+        // Restarted: its count began again at 0.
+        assert_eq!(refused_acks_grown(5, 1), 1);
+        assert_eq!(refused_acks_grown(5, 0), 0);
+    }
 
     #[test]
     fn overlapping_gap_records_count_each_seq_once() {

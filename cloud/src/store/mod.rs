@@ -13,8 +13,10 @@
 //! Both backends store text ids compared byte by byte and times as milliseconds since the Unix
 //! epoch, so the same queries give the same order on both.
 
+mod attacks;
 mod audit;
 mod conn;
+mod credentials;
 mod cursor;
 mod devices;
 mod error;
@@ -36,7 +38,9 @@ use protocol::api::{DeviceView, EventItem, EventPage};
 use protocol::{DeviceId, DeviceStatus, EventEnvelope, GapRecord};
 
 pub use crate::auth::Role;
+pub use attacks::AttackTally;
 pub use audit::AuditRecord;
+pub use credentials::CredentialHashes;
 pub use error::StoreError;
 pub use events::INSERT_CHUNK;
 pub use gaps::GapOutcome;
@@ -261,32 +265,69 @@ impl Store {
     /// Provisions a device with the SHA-256 hash of its token. A device already seen (by its events
     /// or status) gets the token; one that already has a token is a [`StoreError::Conflict`].
     pub fn add_device(&self, id: &DeviceId, token_hash: &str) -> Result<(), StoreError> {
-        devices::provision(&mut *self.conn()?, id, token_hash, None)
+        let hashes = CredentialHashes {
+            token: token_hash,
+            mqtt_password: None,
+            live_token: None,
+        };
+        credentials::provision(&mut *self.conn()?, id, hashes)
     }
 
-    /// Provisions a device with its API token and its MQTT password (both as hashes).
-    pub fn add_device_with_mqtt(
+    /// Provisions a device with its credentials (as hashes), as [`Store::add_device`] does.
+    pub fn provision_device(
         &self,
         id: &DeviceId,
-        token_hash: &str,
-        mqtt_password_hash: &str,
+        hashes: CredentialHashes<'_>,
     ) -> Result<(), StoreError> {
-        devices::provision(&mut *self.conn()?, id, token_hash, Some(mqtt_password_hash))
+        credentials::provision(&mut *self.conn()?, id, hashes)
     }
 
-    /// Revokes a device (API token and MQTT password); whether it was active.
+    /// Replaces every credential of a provisioned, unrevoked device (the old ones stop working at
+    /// once); whether there was such a device.
+    pub fn rotate_device(
+        &self,
+        id: &DeviceId,
+        hashes: CredentialHashes<'_>,
+    ) -> Result<bool, StoreError> {
+        credentials::rotate(&mut *self.conn()?, id, hashes)
+    }
+
+    /// Revokes a device (API token, MQTT password, live-push token); whether it was active.
     pub fn revoke_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
-        devices::revoke(&mut *self.conn()?, id)
+        credentials::revoke(&mut *self.conn()?, id)
     }
 
     /// The MQTT credentials (id, Mosquitto hash) of every device that may connect.
     pub fn mqtt_credentials(&self) -> Result<Vec<(String, String)>, StoreError> {
-        devices::mqtt_credentials(&mut *self.conn()?)
+        credentials::mqtt_credentials(&mut *self.conn()?)
     }
 
-    /// The device a token hash belongs to, if any.
+    /// The device an API token hash belongs to, if any.
     pub fn device_for_token_hash(&self, token_hash: &str) -> Result<Option<DeviceId>, StoreError> {
-        devices::for_token_hash(&mut *self.conn()?, token_hash)
+        credentials::for_token_hash(&mut *self.conn()?, token_hash)
+    }
+
+    /// Whether `id` has a row (provisioned, or seen through its messages).
+    pub fn device_exists(&self, id: &DeviceId) -> Result<bool, StoreError> {
+        devices::exists(&mut *self.conn()?, id)
+    }
+
+    /// The device a live-push token hash belongs to, if any (the RTSP server's and the MediaMTX
+    /// hook's check; the API never asks).
+    pub fn device_for_live_token_hash(
+        &self,
+        live_token_hash: &str,
+    ) -> Result<Option<DeviceId>, StoreError> {
+        credentials::for_live_token_hash(&mut *self.conn()?, live_token_hash)
+    }
+
+    /// Adds to devices' attack telemetry (devices without a row are skipped), stamped `at`.
+    pub fn record_attacks(
+        &self,
+        tallies: &[(String, AttackTally)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        attacks::add_all(&mut *self.conn()?, tallies, ms(at))
     }
 
     /// Stores a clip's announced metadata (from `video/{device}/captured` or an upload manifest)

@@ -19,6 +19,12 @@ diesel::table! {
         clock_offset_ms -> Nullable<BigInt>,
         mqtt_password_hash -> Nullable<Text>,
         revoked_at -> Nullable<BigInt>,
+        live_token_hash -> Nullable<Text>,
+        refused_acks -> BigInt,
+        refused_acks_reported -> BigInt,
+        invalid_messages -> BigInt,
+        refused_live_logins -> BigInt,
+        last_attack_at -> Nullable<BigInt>,
     }
 }
 

@@ -29,7 +29,10 @@ pub struct Rig {
     pub rtsp_port: u16,
     pub admin: String,
     pub device: String,
+    /// The device's API token (the RTSP server refuses it).
     pub token: String,
+    /// The device's live-push token, from its bundle: what a camera publishes with.
+    pub live_token: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -54,18 +57,31 @@ impl Rig {
         let admin = cloud.login("admin", "correct horse battery");
         let device = unique("cam-");
         let token = cloud.add_device(&device);
+        let live_token = cloud.live_token(&device);
         Rig {
             cloud,
             rtsp_port,
             admin,
             device,
             token,
+            live_token,
             dir,
         }
     }
 
     pub fn rtsp_url(&self, port: u16) -> String {
         format!("rtsp://127.0.0.1:{port}/live/{}", self.device)
+    }
+
+    /// An ANNOUNCE of an H.264 stream to the device's path on the RTSP server, with `auth` (an
+    /// `Authorization` header line, or empty).
+    pub fn announce(&self, auth: &str) -> String {
+        let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+        format!(
+            "ANNOUNCE {} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n{auth}Content-Length: {}\r\n\r\n{sdp}",
+            self.rtsp_url(self.rtsp_port),
+            sdp.len()
+        )
     }
 
     pub fn stream_url(&self) -> String {
@@ -92,6 +108,30 @@ impl Rig {
         });
         started.elapsed()
     }
+}
+
+/// An `Authorization: Basic` header line for `user:password`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Authorization: Basic {b64}\r\n")
+}
+
+/// Sends `request` on a new connection to the RTSP server on `port`: the answer's status line.
+pub fn rtsp_status(port: u16, request: &str) -> String {
+    use std::io::Write as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The synthetic camera publishing through `LivePublisher` on a thread of its own.

@@ -546,6 +546,47 @@ pub fn post_json(
     )
 }
 
+/// Connects as `client_id` (with `credentials`) and waits for the broker's answer: `Ok` on a
+/// ConnAck, `Err` with what happened otherwise (rumqttd drops a refused client without a ConnAck).
+pub fn try_connect(
+    port: u16,
+    client_id: &str,
+    credentials: Option<(&str, &str)>,
+) -> Result<rumqttc::Client, String> {
+    let mut options = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5));
+    if let Some((user, password)) = credentials {
+        options.set_credentials(user, password);
+    }
+    connect_with(options)
+}
+
+/// Connects with `options` and waits for the broker's answer, as [`try_connect`] does.
+pub fn connect_with(options: rumqttc::MqttOptions) -> Result<rumqttc::Client, String> {
+    use rumqttc::{Client, ConnectionError, Event, Packet};
+    let (client, mut connection) = Client::new(options, 16);
+    let answer = connection
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|e| format!("no answer: {e:?}"))?;
+    match answer {
+        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            // Keep the event loop running for publishes.
+            std::thread::spawn(move || for _ in connection.iter() {});
+            Ok(client)
+        }
+        Ok(other) => Err(format!("unexpected {other:?}")),
+        Err(ConnectionError::ConnectionRefused(code)) => Err(format!("refused: {code:?}")),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+pub fn assert_refused(what: &str, result: Result<rumqttc::Client, String>) {
+    match result {
+        Ok(_) => panic!("{what}: the embedded broker accepted the connection"),
+        Err(e) => eprintln!("{what}: refused ({e})"),
+    }
+}
+
 /// A counter from `GET /metrics`.
 pub fn metric(cloud: &Cloud, name: &str) -> u64 {
     let mut resp = agent()
@@ -690,7 +731,24 @@ impl Cloud {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
-    /// The provisioning bundle `add_device` wrote for `id` (`api.token`, `mqtt.password`).
+    /// `vigie-cloud device rotate ID --out DIR/bundles`: the new API token it prints; the new
+    /// bundle replaces the old one at [`Cloud::bundle`].
+    pub fn rotate_device(&self, id: &str) -> String {
+        let bundles = self.dir.join("bundles").display().to_string();
+        let out = self
+            .command(&["device", "rotate", id, "--out", &bundles])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "device rotate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The provisioning bundle `add_device` wrote for `id` (`api.token`, `mqtt.password`,
+    /// `live.token`).
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.dir.join("bundles").join(id)
     }
@@ -703,10 +761,26 @@ impl Cloud {
             password.exists(),
             "{id} is not provisioned: call add_device first"
         );
-        vec![(
-            "VIGIE_EDGE_MQTT_PASSWORD_FILE".into(),
-            password.display().to_string(),
-        )]
+        let live = self.bundle(id).join("live.token");
+        vec![
+            (
+                "VIGIE_EDGE_MQTT_PASSWORD_FILE".into(),
+                password.display().to_string(),
+            ),
+            // Read by the edge only when it pushes a live stream.
+            (
+                "VIGIE_EDGE_LIVE_TOKEN_FILE".into(),
+                live.display().to_string(),
+            ),
+        ]
+    }
+
+    /// `id`'s live-push token, from the bundle `add_device` wrote.
+    pub fn live_token(&self, id: &str) -> String {
+        std::fs::read_to_string(self.bundle(id).join("live.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     /// `id`'s MQTT password (username = client id = `id`), for a test's own MQTT client.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::raw::RawConfig;
 
 /// Every variable that overrides a file value, with the key it replaces (listed in `CONFIG.md`).
-pub const OVERRIDES: [(&str, &str); 16] = [
+pub const OVERRIDES: [(&str, &str); 18] = [
     ("VIGIE_EDGE_ALLOW_INSECURE", "allow_insecure"),
     ("VIGIE_EDGE_DEVICE_ID", "device.id"),
     ("VIGIE_EDGE_MQTT_URL", "mqtt.url"),
@@ -23,6 +23,8 @@ pub const OVERRIDES: [(&str, &str); 16] = [
     ("VIGIE_LOG_FORMAT", "log.format"),
     ("VIGIE_EDGE_VIDEO_SOURCE", "video.source"),
     ("VIGIE_EDGE_LIVE_URL", "video.live_url"),
+    ("VIGIE_EDGE_LIVE_TOKEN", "video.live_token"),
+    ("VIGIE_EDGE_LIVE_TOKEN_FILE", "video.live_token_file"),
 ];
 
 /// Applies every override that `lookup` finds. `RUST_LOG` is read by [`crate::logging`] instead.
@@ -49,6 +51,8 @@ pub fn apply_env(raw: &mut RawConfig, lookup: impl Fn(&str) -> Option<String>) {
             "VIGIE_LOG_FORMAT" => raw.log.format = value,
             "VIGIE_EDGE_VIDEO_SOURCE" => raw.video.source = value,
             "VIGIE_EDGE_LIVE_URL" => raw.video.live_url = Some(value),
+            "VIGIE_EDGE_LIVE_TOKEN" => raw.video.live_token = Some(value),
+            "VIGIE_EDGE_LIVE_TOKEN_FILE" => raw.video.live_token_file = Some(PathBuf::from(value)),
             _ => unreachable!("every override is matched"),
         }
     }

@@ -349,7 +349,7 @@ fn secrets_in_plaintext_toward_a_non_loopback_host_are_refused_unless_allowed() 
         ]),
         "api.url"
     );
-    let live = "[device]\nid = \"pi-7\"\n[video]\nsource = \"synthetic\"\nlive_url = \"rtsp://cloud.example:8554/live/{device}\"\n";
+    let live = "[device]\nid = \"pi-7\"\n[video]\nsource = \"synthetic\"\nlive_url = \"rtsp://cloud.example:8554/live/{device}\"\nlive_token = \"vgl_t\"\n";
     assert_eq!(invalid_key(build(live, &[]).unwrap_err()), "video.live_url");
     // Loopback, TLS, or no secret at all: fine.
     for env in [
@@ -396,4 +396,38 @@ fn an_rtsps_live_url_is_refused_since_nothing_can_push_it() {
         "{err}"
     );
     assert_eq!(invalid_key(err), "video.live_url");
+}
+
+#[test]
+fn a_live_url_needs_the_live_push_token_and_never_takes_the_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = "[device]\nid = \"pi-7\"\n[video]\nsource = \"synthetic\"\nlive_url = \"rtsp://127.0.0.1:8554/live/{device}\"\n";
+    let err = build(live, &[]).unwrap_err();
+    assert!(err.to_string().contains("live.token"), "{err}");
+    assert_eq!(invalid_key(err), "video.live_token_file");
+
+    let file = secret_file(dir.path(), "live.token", "vgl_from-file\n", 0o600);
+    let c = build(live, &[("VIGIE_EDGE_LIVE_TOKEN_FILE", &file)]).unwrap();
+    assert_eq!(c.live_token.as_deref(), Some("vgl_from-file"));
+    let c = build(live, &[("VIGIE_EDGE_LIVE_TOKEN", "vgl_inline")]).unwrap();
+    assert_eq!(c.live_token.as_deref(), Some("vgl_inline"));
+
+    let err = build(live, &[("VIGIE_EDGE_LIVE_TOKEN", "vgd_the-api-token")]).unwrap_err();
+    assert!(err.to_string().contains("API token"), "{err}");
+    assert_eq!(invalid_key(err), "video.live_token");
+    let both = [
+        ("VIGIE_EDGE_LIVE_TOKEN", "vgl_inline"),
+        ("VIGIE_EDGE_LIVE_TOKEN_FILE", file.as_str()),
+    ];
+    assert_eq!(
+        invalid_key(build(live, &both).unwrap_err()),
+        "video.live_token_file"
+    );
+    let open = secret_file(dir.path(), "open", "vgl_x\n", 0o644);
+    let err = build(live, &[("VIGIE_EDGE_LIVE_TOKEN_FILE", &open)]).unwrap_err();
+    assert_eq!(invalid_key(err), "video.live_token_file");
+
+    // Without a live stream the token is not read, so a bundle's file may be given anyway.
+    let c = build(MINIMAL, &[("VIGIE_EDGE_LIVE_TOKEN_FILE", "/nonexistent")]).unwrap();
+    assert_eq!(c.live_token, None);
 }

@@ -28,6 +28,8 @@ pub struct Config {
     pub reconnect_max: Duration,
     pub api_url: Option<String>,
     pub api_token: Option<String>,
+    /// The live-push token (`video.live_token[_file]`), set whenever `video.live_url` is.
+    pub live_token: Option<String>,
     pub api: ApiConfig,
     pub http_listen: SocketAddr,
     pub outbox: OutboxConfig,
@@ -175,6 +177,7 @@ impl Config {
         let http_listen = parse_listen(&raw.http.listen)?;
         let outbox = check_outbox(&raw)?;
         let video = super::video::check_video(&raw.video, &device, &outbox.data_dir)?;
+        let live_token = check_live_token(&raw, &video)?;
         let log_format = match raw.log.format.as_str() {
             "auto" => LogFormat::Auto,
             "json" => LogFormat::Json,
@@ -237,6 +240,7 @@ impl Config {
             reconnect_max: Duration::from_millis(raw.mqtt.reconnect_max_ms),
             api_url,
             api_token,
+            live_token,
             api,
             http_listen,
             outbox,
@@ -541,6 +545,53 @@ fn check_api_token(raw: &RawConfig) -> Result<Option<String>, ConfigError> {
         (_, Some(file)) => read_secret("api.token_file", file).map(Some),
         (inline, None) => Ok(inline.clone()),
     }
+}
+
+/// The live-push token, required with `video.live_url` (and read only then): inline
+/// (`video.live_token`) or from `video.live_token_file`, not both; never the API token.
+fn check_live_token(
+    raw: &RawConfig,
+    video: &Option<super::VideoConfig>,
+) -> Result<Option<String>, ConfigError> {
+    if video.as_ref().and_then(|v| v.live_url.as_ref()).is_none() {
+        return Ok(None);
+    }
+    let inline = raw.video.live_token.clone().filter(|t| !t.is_empty());
+    let (key, token) = match (inline, &raw.video.live_token_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                "video.live_token_file",
+                "set either video.live_token (VIGIE_EDGE_LIVE_TOKEN) or video.live_token_file \
+                 (VIGIE_EDGE_LIVE_TOKEN_FILE), not both",
+            ))
+        }
+        (_, Some(file)) => (
+            "video.live_token_file",
+            read_secret("video.live_token_file", file)?,
+        ),
+        (Some(token), None) => ("video.live_token", token),
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                "video.live_token_file",
+                "required with video.live_url: the bundle's live.token, which the RTSP server \
+                 checks (VIGIE_EDGE_LIVE_TOKEN_FILE)",
+            ))
+        }
+    };
+    if token.starts_with("vgd_") {
+        return Err(ConfigError::invalid(
+            key,
+            "this is the device's API token; the live push takes its own credential, the \
+             bundle's live.token (vgl_...), so that the API token never travels in RTSP Basic auth",
+        ));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::invalid(
+            key,
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(Some(token))
 }
 
 /// Reads a secret from `file` (one line; a trailing newline is dropped), refusing a file that is

@@ -67,6 +67,14 @@ pub struct RawVideo {
     /// the device id); unset: no live stream. Env: `VIGIE_EDGE_LIVE_URL`.
     #[serde(default)]
     pub live_url: Option<String>,
+    /// The live-push token (the bundle's `live.token`; not the API token, which the RTSP server
+    /// refuses), inline; instead of `live_token_file`. Env: `VIGIE_EDGE_LIVE_TOKEN`.
+    #[serde(default)]
+    pub live_token: Option<String>,
+    /// A file holding the live-push token, readable by its owner only; required with `live_url`
+    /// unless `live_token` is set. Env: `VIGIE_EDGE_LIVE_TOKEN_FILE`.
+    #[serde(default)]
+    pub live_token_file: Option<PathBuf>,
     /// The `rpicam-vid` command (`source = "rpicam"`).
     #[serde(default = "default_rpicam_command")]
     pub rpicam_command: String,

@@ -5,7 +5,7 @@
 //! [`PacketTap`] that never blocks: it offers each packet to a bounded channel and drops it when the
 //! channel is full; after a drop (or while the link is down) everything is dropped up to the next
 //! keyframe, so the receiver never sees a GOP with a hole. The publisher authenticates with the
-//! device id as user and the device's API token as password (put in the URL's userinfo: FFmpeg's
+//! device id as user and its live-push token as password (put in the URL's userinfo: FFmpeg's
 //! RTSP client answers the server's `401` with Basic or Digest), sends the SPS/PPS in the SDP
 //! (`sprop-parameter-sets`, from the encoder's extradata), and reconnects with capped exponential
 //! backoff, logging each state change once.
@@ -39,7 +39,7 @@ pub struct LiveConfig {
     pub url: String,
     /// The device id.
     pub username: String,
-    /// The device's API token (as for `POST /api/events`).
+    /// The device's live-push token (its bundle's `live.token`), which only the RTSP server takes.
     pub password: String,
     /// Packets queued between the recorder and the network (about 2 s at 30 fps by default).
     pub queue_packets: usize,

@@ -1,7 +1,8 @@
 import type { RefObject } from 'react';
 import type { ConsoleState } from '../hooks/useConsole';
-import { useI18n, type I18n } from '../i18n';
-import { deviceWarnings, type Warning } from '../state/devices';
+import { useI18n } from '../i18n';
+import { deviceWarnings } from '../state/devices';
+import { warningText } from './warnings';
 import type { DeviceView, EventItem } from '../types/protocol';
 import { CameraTiles } from './CameraTiles';
 import { errorText } from './errors';
@@ -111,19 +112,3 @@ function DeviceCard({ device: d }: { device: DeviceView }) {
   );
 }
 
-export function warningText(w: Warning, { t }: I18n): string {
-  switch (w.kind) {
-    case 'offline':
-      return t('warning.offline');
-    case 'missing':
-      return t('warning.missing', { count: w.count });
-    case 'lost':
-      return t('warning.lost', { count: w.count });
-    case 'clock':
-      return t('warning.clock');
-    case 'api_unreachable':
-      return t('warning.api_unreachable');
-    case 'queue':
-      return t('warning.queue', { depth: w.depth });
-  }
-}

@@ -40,6 +40,14 @@ describe('devices', () => {
     expect(w.map((x) => x.kind)).toEqual(['offline', 'missing', 'lost', 'clock', 'api_unreachable', 'queue']);
   });
 
+  it('anything refused in the device’s name is a security warning, with every count', () => {
+    expect(deviceWarnings(device('pi-1', { security: { refused_acks: 0, invalid_messages: 0, refused_live_logins: 0, last_at: null } }))).toEqual([]);
+    const w = deviceWarnings(device('pi-1', { security: { refused_acks: 1, invalid_messages: 4, last_at: '2026-12-04T10:00:00.000Z' } }));
+    expect(w).toEqual([
+      { kind: 'security', refusedAcks: 1, invalidMessages: 4, refusedLiveLogins: 0, lastAt: '2026-12-04T10:00:00.000Z' },
+    ]);
+  });
+
   it('an unknown API reachability (no API configured) is no warning', () => {
     expect(deviceWarnings(device('pi-1', { api_reachable: null }))).toEqual([]);
   });

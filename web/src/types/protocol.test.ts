@@ -68,6 +68,11 @@ describe('web/src/types mirror protocol/schema', () => {
     expect(sorted(p.deviceViewShape)).toEqual(shapeOf(defs.DeviceView!));
     expect(sorted(p.gapRecordShape)).toEqual(shapeOf(defs.GapRecord!));
     expect(sorted(p.mediaReadyShape)).toEqual(shapeOf(defs.MediaReady!));
+    expect(sorted(p.securityCountsShape)).toEqual(shapeOf(defs.SecurityCounts!));
+  });
+
+  it('the attack telemetry nested in a device view is the schema’s', () => {
+    expect(sorted(p.securityCountsShape)).toEqual(shapeOf(schema('device_view').$defs!.SecurityCounts!));
   });
 
   it('the views nested in the media answers are the same snapshot and clip everywhere', () => {

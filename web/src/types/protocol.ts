@@ -59,6 +59,20 @@ export interface DeviceView {
   lost_events?: number;
   api_reachable?: boolean | null;
   clock_offset_ms?: number | null;
+  /** What was refused in the device's name (attack telemetry); absent from older clouds. */
+  security?: SecurityCounts;
+}
+
+/** Attack telemetry of one device, counted since it was first seen (`SecurityCounts`). */
+export interface SecurityCounts {
+  /** Forged or stale acks the device refused. */
+  refused_acks?: number;
+  /** Messages on its topics the ingest refused. */
+  invalid_messages?: number;
+  /** Live-push logins naming it that were refused. */
+  refused_live_logins?: number;
+  /** When a count last grew. */
+  last_at?: Rfc3339 | null;
 }
 
 /** `system/{device}/gap`: the device dropped `first_seq..=last_seq` from its outbox. */
@@ -215,6 +229,14 @@ export const deviceViewShape: Shape<DeviceView> = {
   lost_events: 'optional',
   api_reachable: 'optional',
   clock_offset_ms: 'optional',
+  security: 'optional',
+};
+
+export const securityCountsShape: Shape<SecurityCounts> = {
+  refused_acks: 'optional',
+  invalid_messages: 'optional',
+  refused_live_logins: 'optional',
+  last_at: 'optional',
 };
 
 export const gapRecordShape: Shape<GapRecord> = {

@@ -16,7 +16,7 @@ use super::message::{
     MAX_BODY, MAX_HEAD,
 };
 use super::{lock, RtspMetrics, Server, IDLE, RECHECK};
-use crate::auth::{device_token_hash, is_device_token};
+use crate::auth::{device_token_hash, is_live_token};
 use crate::live::camera_dir;
 use crate::live::hls::{h264_parameters, Frame, HlsWriter};
 use crate::live::rtp::{parse_sprop, Depacketizer};
@@ -210,7 +210,7 @@ impl<'a> Connection<'a> {
             ));
         }
         if self.token_device(&token).as_ref() != Some(&device) {
-            self.login_failed(&device, "unknown or revoked device token");
+            self.login_failed(&device, "unknown or revoked live-push token");
             return Err((unauthorized(), false));
         }
         Ok((device, token))
@@ -227,14 +227,16 @@ impl<'a> Connection<'a> {
         tracing::warn!(peer = %self.peer, device_id = %device, reason = why, "RTSP publisher refused");
     }
 
+    /// The device a live-push token belongs to. The device's API token is not one: the push
+    /// carries its credential in clear, so it takes only the token made for it.
     fn token_device(&self, token: &str) -> Option<DeviceId> {
-        if !is_device_token(token) {
+        if !is_live_token(token) {
             return None;
         }
         match self
             .server
             .store
-            .device_for_token_hash(&device_token_hash(token))
+            .device_for_live_token_hash(&device_token_hash(token))
         {
             Ok(found) => found,
             Err(e) => {

@@ -62,6 +62,14 @@ impl RtspMetrics {
             .or_default() += 1;
     }
 
+    /// Refused logins per known device so far.
+    pub fn refused_by_device(&self) -> BTreeMap<DeviceId, u64> {
+        self.refused_by_device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Refused logins of `device` so far.
     pub fn refused_of(&self, device: &DeviceId) -> u64 {
         self.refused_by_device
