@@ -96,8 +96,9 @@ bench: deps services
 	$(CARGO) bench -p vigie-edge --bench recorder --locked
 
 ## The libFuzzer targets of fuzz/ (RTSP request reader, RTP depacketizer, MQTT envelope), each for
-## FUZZ_SECONDS from its committed corpus; a crash lands in fuzz/artifacts/<target>/, which `make
-## test` then runs on stable (cloud/tests/fuzz_corpus.rs). Needs a nightly toolchain and cargo-fuzz.
+## FUZZ_SECONDS from its committed corpus (read only: what the fuzzer finds goes to
+## fuzz/target/corpus/<target>/); a crash lands in fuzz/artifacts/<target>/, which `make test` then
+## runs on stable (cloud/tests/fuzz_corpus.rs). Needs a nightly toolchain and cargo-fuzz.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := rtsp_request rtp_depacketizer mqtt_envelope
 fuzz:
@@ -112,5 +113,6 @@ fuzz:
 	  echo "make fuzz: cargo-fuzz is missing: $(CARGO) install cargo-fuzz"; exit 1; \
 	fi
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
-	  $(CARGO) +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	  mkdir -p target/corpus/$$t && \
+	  $(CARGO) +nightly fuzz run $$t target/corpus/$$t corpus/$$t -O -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done

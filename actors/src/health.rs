@@ -1,8 +1,13 @@
 //! A registry of each component's state, shared by the actors that report into it and the `/readyz`
 //! endpoint that reads it. Cheap to clone; readers get a consistent snapshot.
+//!
+//! It also keeps heartbeats, for liveness (`/healthz`): an actor that [`HealthRegistry::expect_beats`]
+//! calls [`HealthRegistry::beat`] from a timer of its own, so a wedged actor (its thread blocked, its
+//! mailbox never served) stops beating, and [`HealthRegistry::late_at`] names it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -47,6 +52,21 @@ pub struct ComponentHealth {
 #[derive(Debug, Clone, Default)]
 pub struct HealthRegistry {
     inner: Arc<RwLock<BTreeMap<String, ComponentHealth>>>,
+    /// Per beating component: its last beat and the longest silence allowed.
+    beats: Arc<Mutex<BTreeMap<String, (Instant, Duration)>>>,
+}
+
+/// How often a beating actor beats.
+pub const BEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long a beating actor may stay silent before liveness fails: ten missed beats, so a busy
+/// moment never fails it.
+pub const BEAT_WITHIN: Duration = Duration::from_secs(10);
+
+/// A component whose heartbeat is late: its name and how long it has been silent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LateBeat {
+    pub component: String,
+    pub silent_ms: u64,
 }
 
 /// What `/readyz` serves.
@@ -90,6 +110,35 @@ impl HealthRegistry {
         map.get(name).map(|c| c.state.clone())
     }
 
+    /// Declares that `name` beats at least every `within` from now on (counted from this call).
+    pub fn expect_beats(&self, name: &str, within: Duration) {
+        let mut beats = self.beats.lock().unwrap_or_else(|e| e.into_inner());
+        beats.insert(name.to_owned(), (Instant::now(), within));
+    }
+
+    /// `name` is alive now; nothing for a component that does not [`expect_beats`](Self::expect_beats).
+    pub fn beat(&self, name: &str) {
+        let mut beats = self.beats.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((last, _)) = beats.get_mut(name) {
+            *last = Instant::now();
+        }
+    }
+
+    /// The components silent for longer than they are allowed at `now`, by name.
+    pub fn late_at(&self, now: Instant) -> Vec<LateBeat> {
+        let beats = self.beats.lock().unwrap_or_else(|e| e.into_inner());
+        beats
+            .iter()
+            .filter_map(|(name, (last, within))| {
+                let silent = now.saturating_duration_since(*last);
+                (silent > *within).then(|| LateBeat {
+                    component: name.clone(),
+                    silent_ms: u64::try_from(silent.as_millis()).unwrap_or(u64::MAX),
+                })
+            })
+            .collect()
+    }
+
     /// A consistent snapshot: ready when every required component is ready.
     pub fn readiness(&self) -> Readiness {
         let components = self.inner.read().expect("health lock").clone();
@@ -130,6 +179,32 @@ mod tests {
             },
         );
         assert!(health.readiness().ready);
+    }
+
+    #[test]
+    fn a_component_is_late_once_silent_for_longer_than_it_may_be() {
+        let health = HealthRegistry::new();
+        health.expect_beats("ingest", Duration::from_secs(10));
+        health.expect_beats("hub", Duration::from_secs(10));
+        health.beat("never-declared");
+        let now = Instant::now();
+        assert!(health.late_at(now).is_empty());
+        let later = now + Duration::from_secs(11);
+        let late = health.late_at(later);
+        assert_eq!(
+            late.iter()
+                .map(|l| l.component.as_str())
+                .collect::<Vec<_>>(),
+            ["hub", "ingest"]
+        );
+        assert!(late[0].silent_ms >= 11_000);
+        health.beat("ingest");
+        let late = health.late_at(Instant::now() + Duration::from_secs(11));
+        assert!(late.iter().any(|l| l.component == "hub"));
+        assert!(
+            health.late_at(Instant::now()).is_empty(),
+            "both beat or were declared just now"
+        );
     }
 
     #[test]

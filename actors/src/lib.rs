@@ -16,5 +16,5 @@ pub mod supervise;
 
 pub use backoff::Backoff;
 pub use clock::{Clock, SharedClock, SimulatedClock, SystemClock};
-pub use health::{ComponentState, HealthRegistry};
+pub use health::{ComponentState, HealthRegistry, LateBeat, BEAT_EVERY, BEAT_WITHIN};
 pub use supervise::{guard, RestartPolicy};

@@ -121,8 +121,13 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(IngestMetrics::default());
     let hub = {
         let (buffer, metrics, store) = (config.ws_buffer, metrics.clone(), store.clone());
+        let health = health.clone();
         // Watching the store: sockets of sessions ended elsewhere (the CLI) close within 1 s.
-        Supervisor::start(move |_| Hub::new(buffer, metrics.clone()).watching(store.clone()))
+        Supervisor::start(move |_| {
+            Hub::new(buffer, metrics.clone())
+                .watching(store.clone())
+                .beating(health.clone())
+        })
     };
     let ingest = Ingest::start(
         IngestSettings {

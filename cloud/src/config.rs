@@ -22,6 +22,11 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
+    #[error(
+        "{name} is not a setting of vigie-cloud{hint}; the settings are listed in cloud/CONFIG.md \
+         (refused, so that a misspelt setting is not silently ignored)"
+    )]
+    UnknownVariable { name: String, hint: String },
 }
 
 /// The file's form: every key optional, unknown keys refused.
@@ -457,9 +462,53 @@ impl Config {
             Some(path) => RawConfig::from_file(path)?,
             None => RawConfig::default(),
         };
-        raw.apply_env(|k| std::env::var(k).ok())?;
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        raw.apply_env(|k| {
+            read.borrow_mut().insert(k.to_owned());
+            std::env::var(k).ok()
+        })?;
+        let set = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+        refuse_unknown_variables(set, &read.into_inner())?;
         raw.validate()
     }
+}
+
+/// `VIGIE_*` variables the cloud reads outside its settings: the log format (read before them) and
+/// the tests' fault hooks (`ingest::fault`).
+const READ_ELSEWHERE: [&str; 5] = [
+    "VIGIE_LOG_FORMAT",
+    crate::ingest::fault::CRASH_AFTER_COMMITS,
+    crate::ingest::fault::REFUSE_EVENT_ID,
+    crate::ingest::fault::REFUSE_AS,
+    crate::ingest::fault::STALL_INGEST,
+];
+
+/// Refuses the first `VIGIE_*` name in `set` that is neither a setting (`known`: every name the
+/// settings looked up) nor read elsewhere, with the closest known name when one is near. The
+/// edge's `VIGIE_EDGE_*` are not the cloud's, and refused too: they would mean nothing here.
+fn refuse_unknown_variables(
+    set: impl Iterator<Item = String>,
+    known: &std::collections::BTreeSet<String>,
+) -> Result<(), ConfigError> {
+    let is_known = |name: &str| known.contains(name) || READ_ELSEWHERE.contains(&name);
+    let mut unknown: Vec<String> = set
+        .filter(|name| name.starts_with("VIGIE_") && !is_known(name))
+        .collect();
+    unknown.sort();
+    let Some(name) = unknown.into_iter().next() else {
+        return Ok(());
+    };
+    let closest = known
+        .iter()
+        .map(String::as_str)
+        .chain(READ_ELSEWHERE)
+        .map(|k| (strsim::levenshtein(&name, k), k))
+        .min();
+    let hint = match closest {
+        Some((distance, k)) if distance <= 3 => format!(" (did you mean {k}?)"),
+        _ => String::new(),
+    };
+    Err(ConfigError::UnknownVariable { name, hint })
 }
 
 fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -518,6 +567,59 @@ pub fn parse_mqtt_url(url: &str) -> Result<MqttTarget, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_refused_by_name_with_the_closest_setting() {
+        let known = names(&["VIGIE_DATABASE_URL", "VIGIE_LISTEN"]);
+        let set = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = refuse_unknown_variables(
+            set(&["PATH", "VIGIE_LISTEN", "VIGIE_DATABSE_URL"]).into_iter(),
+            &known,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("VIGIE_DATABSE_URL is not a setting"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean VIGIE_DATABASE_URL?"), "{err}");
+        let far = refuse_unknown_variables(set(&["VIGIE_SOMETHING_ELSE"]).into_iter(), &known)
+            .unwrap_err()
+            .to_string();
+        assert!(!far.contains("did you mean"), "{far}");
+        // Settings, the log format, the fault hooks and other programs' names pass.
+        let fine = set(&[
+            "VIGIE_LISTEN",
+            "VIGIE_LOG_FORMAT",
+            "VIGIE_FAULT_REFUSE_AS",
+            "HOME",
+        ]);
+        assert!(refuse_unknown_variables(fine.into_iter(), &known).is_ok());
+    }
+
+    #[test]
+    fn every_setting_apply_env_reads_is_documented() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        RawConfig::default()
+            .apply_env(|k| {
+                read.borrow_mut().insert(k.to_owned());
+                None
+            })
+            .unwrap();
+        let doc = include_str!("../CONFIG.md");
+        for name in read
+            .into_inner()
+            .iter()
+            .map(String::as_str)
+            .chain(READ_ELSEWHERE)
+        {
+            assert!(doc.contains(name), "{name} missing from cloud/CONFIG.md");
+        }
+    }
     use std::collections::HashMap;
 
     fn with_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

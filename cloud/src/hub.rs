@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ingest::IngestMetrics;
 use crate::store::Store;
+use ::actors::HealthRegistry;
 
 /// A serialised frame, shared by every session.
 pub type Frame = Arc<str>;
@@ -88,7 +89,12 @@ pub struct Hub {
     /// The store the sweep asks; `None`: no sweep (only [`EndSockets`] closes sockets).
     sessions: Option<Store>,
     sweeping: bool,
+    /// Where the hub beats (liveness); `None`: it does not.
+    health: Option<HealthRegistry>,
 }
+
+/// The hub's name in the health registry (heartbeats only).
+pub const COMPONENT: &str = "hub";
 
 impl Hub {
     pub fn new(buffer: usize, metrics: Arc<IngestMetrics>) -> Self {
@@ -99,7 +105,15 @@ impl Hub {
             metrics,
             sessions: None,
             sweeping: false,
+            health: None,
         }
+    }
+
+    /// Beats into `health` every [`::actors::BEAT_EVERY`], so `/healthz` fails once the hub is wedged.
+    pub fn beating(mut self, health: HealthRegistry) -> Self {
+        health.expect_beats(COMPONENT, ::actors::BEAT_WITHIN);
+        self.health = Some(health);
+        self
     }
 
     /// Also closes, within [`SWEEP_EVERY`], the sockets whose session `store` says has ended.
@@ -202,6 +216,13 @@ impl Actor for Hub {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if self.sessions.is_some() {
             ctx.run_interval(SWEEP_EVERY, |hub, ctx| hub.sweep(ctx));
+        }
+        if self.health.is_some() {
+            ctx.run_interval(::actors::BEAT_EVERY, |hub, _| {
+                if let Some(health) = &hub.health {
+                    health.beat(COMPONENT);
+                }
+            });
         }
     }
 }

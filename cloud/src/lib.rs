@@ -19,4 +19,5 @@ pub mod hub;
 pub mod ingest;
 pub mod live;
 pub mod media;
+pub mod probe;
 pub mod store;

@@ -1,7 +1,7 @@
 //! `vigie-cloud`: `serve`, `user add|role|password|disable|enable|end-sessions|unlock`,
-//! `device add|rotate|revoke`, `broker-config`. Thin: everything lives in the library.
+//! `device add|rotate|revoke`, `broker-config`, `probe`. Thin: everything lives in the library.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -44,6 +44,14 @@ enum Command {
     Device {
         #[command(subcommand)]
         action: DeviceAction,
+    },
+    /// GET an `http://` URL and exit 0 on a 2xx answer, 1 otherwise: a health check for images
+    /// with no shell or curl (the container's checks, the chart's `helm test` Pod).
+    Probe {
+        url: String,
+        /// Seconds to connect, and again for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout_s: u64,
     },
     /// Write Mosquitto's password file and ACL from the device list (then reload Mosquitto).
     BrokerConfig {
@@ -106,8 +114,12 @@ enum DeviceAction {
         #[arg(long)]
         out: Option<PathBuf>,
         /// The CA certificate the Pi checks the broker against (copied into the bundle).
-        #[arg(long, requires = "out")]
+        #[arg(long)]
         ca: Option<PathBuf>,
+        /// Write the bundle as a tar archive (ID/api.token, ...) to this file, or to standard
+        /// output with `-` (then the token is not printed apart): for a read-only container.
+        #[arg(long, conflicts_with = "out")]
+        bundle_tar: Option<PathBuf>,
     },
     /// Issue new credentials to a provisioned device (API token, MQTT password, live-push token):
     /// the old ones stop working at once (for the broker: once `broker-config` has run again and
@@ -118,8 +130,12 @@ enum DeviceAction {
         #[arg(long)]
         out: Option<PathBuf>,
         /// The CA certificate the Pi checks the broker against (copied into the bundle).
-        #[arg(long, requires = "out")]
+        #[arg(long)]
         ca: Option<PathBuf>,
+        /// Write the bundle as a tar archive (ID/api.token, ...) to this file, or to standard
+        /// output with `-` (then the token is not printed apart): for a read-only container.
+        #[arg(long, conflicts_with = "out")]
+        bundle_tar: Option<PathBuf>,
     },
     /// Revoke a device: its API token, MQTT password and live-push token stop working (run
     /// `broker-config` again and reload Mosquitto for the broker to refuse it).
@@ -154,12 +170,17 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
 fn main() -> anyhow::Result<()> {
     install_crypto_provider();
     let cli = Cli::parse();
+    // A probe reads no settings: it runs in the container beside a cloud whose settings it may not see.
+    if let Command::Probe { url, timeout_s } = &cli.command {
+        return probe(url, *timeout_s);
+    }
     init_logging();
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(vigie_cloud::app::serve(config)),
         Command::User { action } => user_command(&config, action),
         Command::Device { action } => device_command(&config, action),
+        Command::Probe { .. } => unreachable!("answered before the settings are read"),
         Command::BrokerConfig {
             out,
             cloud_user,
@@ -220,47 +241,114 @@ impl NewCredentials {
         )
     }
 
-    /// Writes the bundle into `out/ID/` (secrets 0600) and says what to do with it.
-    fn write_bundle(&self, out: &Path, id: &DeviceId, ca: Option<&Path>) -> anyhow::Result<()> {
-        let dir = out.join(id.as_str());
-        write_file(&dir, "api.token", &format!("{}\n", self.token), 0o600)?;
-        write_file(
-            &dir,
-            "mqtt.password",
-            &format!("{}\n", self.mqtt_password),
-            0o600,
-        )?;
-        write_file(&dir, "live.token", &format!("{}\n", self.live_token), 0o600)?;
+    /// The bundle's files: `(name, contents, mode)`.
+    fn files(&self, ca: Option<&Path>) -> anyhow::Result<Vec<(&'static str, String, u32)>> {
+        let mut files = vec![
+            ("api.token", format!("{}\n", self.token), 0o600),
+            ("mqtt.password", format!("{}\n", self.mqtt_password), 0o600),
+            ("live.token", format!("{}\n", self.live_token), 0o600),
+        ];
         if let Some(ca) = ca {
             let pem = std::fs::read_to_string(ca)
                 .with_context(|| format!("cannot read the CA {}", ca.display()))?;
-            write_file(&dir, "ca.pem", &pem, 0o644)?;
+            files.push(("ca.pem", pem, 0o644));
         }
-        eprintln!(
-            "device {id}: flash {} onto the Pi (mqtt.username = {id}, mqtt.password_file, \
-             api.token_file, video.live_token_file, mqtt.ca_file); run `vigie-cloud broker-config` \
-             and reload Mosquitto",
-            dir.display()
+        Ok(files)
+    }
+
+    /// Hands the credentials over: the bundle into `out/ID/`, or as a tar archive, and the API
+    /// token on standard output unless the archive goes there.
+    fn deliver(
+        &self,
+        id: &DeviceId,
+        out: Option<PathBuf>,
+        ca: Option<PathBuf>,
+        bundle_tar: Option<PathBuf>,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            ca.is_none() || out.is_some() || bundle_tar.is_some(),
+            "--ca goes into a bundle: give --out DIR or --bundle-tar FILE too"
         );
+        let files = self.files(ca.as_deref())?;
+        let to_stdout = bundle_tar.as_deref() == Some(Path::new("-"));
+        let bundled = out.is_some() || bundle_tar.is_some();
+        if let Some(out) = out {
+            let dir = out.join(id.as_str());
+            for (name, contents, mode) in &files {
+                write_file(&dir, name, contents, *mode)?;
+            }
+            eprintln!("device {id}: bundle written to {}", dir.display());
+        } else if let Some(tar) = bundle_tar {
+            let archive = bundle_archive(id, &files)?;
+            if to_stdout {
+                std::io::stdout()
+                    .write_all(&archive)
+                    .context("cannot write the bundle to standard output")?;
+            } else {
+                std::fs::write(&tar, &archive)
+                    .with_context(|| format!("cannot write {}", tar.display()))?;
+                eprintln!("device {id}: bundle archive written to {}", tar.display());
+            }
+        }
+        if bundled {
+            eprintln!(
+                "flash it onto the Pi (mqtt.username = {id}, mqtt.password_file, api.token_file, \
+                 video.live_token_file, mqtt.ca_file); run `vigie-cloud broker-config` and reload \
+                 Mosquitto"
+            );
+        }
+        if !to_stdout {
+            println!("{}", self.token);
+        }
         Ok(())
     }
 }
 
+/// A tar archive of the bundle under `ID/`, each file with its mode, owned by no one in particular
+/// (uid/gid 0: the Pi's provisioning sets the owner when it installs them).
+fn bundle_archive(id: &DeviceId, files: &[(&str, String, u32)]) -> anyhow::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut dir = tar::Header::new_ustar();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o700);
+    dir.set_mtime(now);
+    dir.set_size(0);
+    builder.append_data(&mut dir, format!("{id}/"), std::io::empty())?;
+    for (name, contents, mode) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_mode(*mode);
+        header.set_mtime(now);
+        header.set_size(contents.len() as u64);
+        builder.append_data(&mut header, format!("{id}/{name}"), contents.as_bytes())?;
+    }
+    Ok(builder.into_inner()?)
+}
+
 fn device_command(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
     match action {
-        DeviceAction::Add { id, out, ca } => {
+        DeviceAction::Add {
+            id,
+            out,
+            ca,
+            bundle_tar,
+        } => {
             let id = DeviceId::new(id)?;
             let store = open_store(config)?;
             let new = NewCredentials::issue();
             let (token, mqtt, live) = new.hashes();
             store.provision_device(&id, hashes(&token, &mqtt, &live))?;
             store.audit(&cli_audit("device_added", id.as_str(), None))?;
-            if let Some(out) = out {
-                new.write_bundle(&out, &id, ca.as_deref())?;
-            }
-            println!("{}", new.token);
+            new.deliver(&id, out, ca, bundle_tar)?;
         }
-        DeviceAction::Rotate { id, out, ca } => {
+        DeviceAction::Rotate {
+            id,
+            out,
+            ca,
+            bundle_tar,
+        } => {
             let id = DeviceId::new(id)?;
             let store = open_store(config)?;
             let new = NewCredentials::issue();
@@ -270,14 +358,11 @@ fn device_command(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
                 "device {id} is not provisioned, or revoked: `device add {id}` provisions it"
             );
             store.audit(&cli_audit("device_rotated", id.as_str(), None))?;
-            if let Some(out) = out {
-                new.write_bundle(&out, &id, ca.as_deref())?;
-            }
             eprintln!(
                 "device {id}: new credentials issued, the old ones are refused now (the broker's \
                  once `vigie-cloud broker-config` has run and Mosquitto reloaded)"
             );
-            println!("{}", new.token);
+            new.deliver(&id, out, ca, bundle_tar)?;
         }
         DeviceAction::Revoke { id } => {
             let id = DeviceId::new(id)?;
@@ -301,6 +386,22 @@ fn hashes<'a>(token: &'a str, mqtt: &'a str, live: &'a str) -> CredentialHashes<
         token,
         mqtt_password: Some(mqtt),
         live_token: Some(live),
+    }
+}
+
+/// `probe URL`: exit 0 on 2xx; otherwise the status or the failure on standard error, exit 1.
+fn probe(url: &str, timeout_s: u64) -> anyhow::Result<()> {
+    let timeout = std::time::Duration::from_secs(timeout_s.max(1));
+    match vigie_cloud::probe::probe(url, timeout) {
+        Ok(status) if (200..300).contains(&status) => Ok(()),
+        Ok(status) => {
+            eprintln!("{url}: {status}");
+            std::process::exit(1)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
     }
 }
 

@@ -11,13 +11,7 @@ use support::*;
 #[test]
 fn metrics_and_readiness_details_are_served_on_the_metrics_listener_only() {
     let dir = tempfile::tempdir().unwrap();
-    let cloud = Cloud::start(
-        dir.path(),
-        vec![(
-            "VIGIE_MQTT_LISTEN".into(),
-            format!("127.0.0.1:{}", free_port()),
-        )],
-    );
+    let cloud = Cloud::start_embedded(dir.path());
     let agent = agent();
 
     let (status, ready) = get_json(&agent, &format!("{}/readyz", cloud.base), None);

@@ -129,8 +129,9 @@ async function main() {
   const [apiPort, mqttPort, edgePort, rtspPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${apiPort}`;
   const edge = `http://127.0.0.1:${edgePort}`;
-  const env = { ...process.env };
-  for (const k of ['VIGIE_DATABASE_URL', 'VIGIE_MQTT_URL', 'VIGIE_TOPIC_PREFIX', 'VIGIE_CONFIG']) delete env[k];
+  // Nothing of the caller's VIGIE_* reaches the binaries (vigie-cloud refuses a name it does not know,
+  // such as this test's own VIGIE_E2E_LIVE): only what is set below.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIE_')));
   Object.assign(env, {
     VIGIE_LISTEN: `127.0.0.1:${apiPort}`,
     VIGIE_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
@@ -156,7 +157,7 @@ async function main() {
   const cloud = start('cloud', join(BIN, 'vigie-cloud'), ['serve'], env);
   await waitFor('vigie-cloud /readyz', async () => (await fetch(`${base}/readyz`)).ok);
   const edgeEnv = {
-    ...process.env,
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIE_'))),
     VIGIE_EDGE_DEVICE_ID: DEVICE,
     VIGIE_EDGE_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
     VIGIE_EDGE_API_URL: base,

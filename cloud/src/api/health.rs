@@ -1,4 +1,4 @@
-//! `/healthz` (the process is alive), `/readyz` (every required component is ready and the database
+//! `/healthz` (the process is alive: its actors beat), `/readyz` (every required component is ready and the database
 //! answers), `/metrics` (Prometheus text). On the API's port `/readyz` gives its status code and
 //! nothing else; the detailed readiness and the metrics are on the metrics listener
 //! ([`ops_routes`]), which a deployment keeps inside the cluster: component names, failure reasons
@@ -9,8 +9,19 @@ use actors::ComponentState;
 
 use super::AppState;
 
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
+/// Liveness: 200 while every beating actor (ingest, hub) beat within its allowance, else 503
+/// naming the late ones, so a liveness probe restarts a process whose actors are wedged.
+pub async fn healthz(state: Option<web::Data<AppState>>) -> HttpResponse {
+    let late = state
+        .map(|s| s.health.late_at(std::time::Instant::now()))
+        .unwrap_or_default();
+    if late.is_empty() {
+        HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
+    } else {
+        tracing::error!(?late, "liveness failed: an actor missed its heartbeat");
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "stalled", "late": late}))
+    }
 }
 
 /// The metrics listener's routes: `/healthz`, the detailed `/readyz`, `/metrics`.

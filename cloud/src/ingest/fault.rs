@@ -6,6 +6,8 @@
 //!   hold that event id, as `Invalid`, or as `Internal` with `VIGIE_FAULT_REFUSE_AS=internal`:
 //!   a refusal protocol validation would never let through, to prove the ingest's bisection
 //!   (`cloud/tests/ingest_poison.rs`).
+//! - `VIGIE_FAULT_STALL_INGEST=1` blocks the ingest actor's thread for good right after its first
+//!   commit, as a deadlock would: its heartbeat stops and `/healthz` must fail.
 //!
 //! Unset (always, outside tests) each costs one branch per commit.
 
@@ -23,6 +25,8 @@ pub const CRASH_AFTER_COMMITS: &str = "VIGIE_FAULT_CRASH_AFTER_COMMITS";
 pub const REFUSE_EVENT_ID: &str = "VIGIE_FAULT_REFUSE_EVENT_ID";
 /// `invalid` (the default) or `internal`: the error the refusal takes.
 pub const REFUSE_AS: &str = "VIGIE_FAULT_REFUSE_AS";
+/// The environment variable that wedges the ingest after its first commit.
+pub const STALL_INGEST: &str = "VIGIE_FAULT_STALL_INGEST";
 
 /// An armed refusal: the event id, and whether it is refused as `Internal` (else `Invalid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +83,13 @@ static COMMITS: AtomicU64 = AtomicU64::new(0);
 /// Called once per successful commit, before its acks: aborts the process when the armed count is
 /// reached.
 pub fn after_commit() {
+    static STALL: OnceLock<bool> = OnceLock::new();
+    if *STALL.get_or_init(|| std::env::var(STALL_INGEST).is_ok_and(|v| v.trim() == "1")) {
+        eprintln!("{STALL_INGEST}: the ingest's thread stops here, as in a deadlock");
+        loop {
+            std::thread::park();
+        }
+    }
     let armed = ARMED.get_or_init(|| {
         std::env::var(CRASH_AFTER_COMMITS)
             .ok()

@@ -142,6 +142,7 @@ impl Ingest {
         clock: SharedClock,
     ) -> Addr<Ingest> {
         health.register(COMPONENT, true);
+        health.expect_beats(COMPONENT, ::actors::BEAT_WITHIN);
         let mut options = settings.options;
         options.set_clean_session(false);
         options.set_manual_acks(true);
@@ -448,6 +449,8 @@ impl Actor for Ingest {
         // builds (found when a second HTTP server cloned the app state after the ingest started).
         ctx.set_mailbox_capacity(usize::MAX >> 2);
         self.policy.apply(&self.clock, ctx);
+        // Liveness: this timer runs only while the actor's thread serves it.
+        ctx.run_interval(::actors::BEAT_EVERY, |act, _| act.health.beat(COMPONENT));
     }
 }
 

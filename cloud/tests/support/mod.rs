@@ -587,6 +587,16 @@ pub fn assert_refused(what: &str, result: Result<rumqttc::Client, String>) {
     }
 }
 
+/// Keeps the test process's own `VIGIE_*` (`VIGIE_SOAK`, a developer's shell) from a child: the
+/// cloud refuses a `VIGIE_*` name it does not know, and a child gets only what its test sets.
+pub fn without_inherited_settings(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("VIGIE_") {
+            cmd.env_remove(name);
+        }
+    }
+}
+
 /// A counter from `GET /metrics`.
 pub fn metric(cloud: &Cloud, name: &str) -> u64 {
     let mut resp = agent()
@@ -658,8 +668,15 @@ impl Cloud {
         cloud
     }
 
+    /// A cloud on the embedded defaults, its broker on a free port.
+    pub fn start_embedded(dir: &Path) -> Cloud {
+        let broker = format!("127.0.0.1:{}", free_port());
+        Cloud::start(dir, vec![("VIGIE_MQTT_LISTEN".into(), broker)])
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin("vigie-cloud"));
+        without_inherited_settings(&mut cmd);
         cmd.args(args)
             .env("VIGIE_LOG_FORMAT", "json")
             .env("RUST_LOG", "info");
