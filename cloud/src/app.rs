@@ -65,6 +65,8 @@ fn serve_ops(listen: std::net::SocketAddr, state: AppState, cameras: LiveCameras
     })
     .workers(1)
     .tcp_nodelay(true)
+    // It answers until the process exits: a probe during the drain still gets its answer.
+    .disable_signals()
     .bind(listen);
     match bound {
         Ok(server) => {
@@ -76,7 +78,7 @@ fn serve_ops(listen: std::net::SocketAddr, state: AppState, cameras: LiveCameras
     }
 }
 
-/// Runs the cloud until Ctrl-C or SIGTERM.
+/// Runs the cloud until Ctrl-C or SIGTERM, then drains it ([`stop_on_signal`]).
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -147,8 +149,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let state = AppState {
         store,
         auth,
-        hub,
-        ingest: Some(ingest),
+        hub: hub.clone(),
+        ingest: Some(ingest.clone()),
         metrics,
         health,
         max_body_bytes: config.max_body_bytes,
@@ -213,8 +215,65 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     .bind(config.listen)
     .with_context(|| format!("cannot listen on {}", config.listen))?
     .shutdown_timeout(5)
+    // SIGTERM and Ctrl-C are handled below: the drain comes before the HTTP server stops.
+    .disable_signals()
     .run();
     tracing::info!(listen = %config.listen, "vigie-cloud serving the API");
+    actix_web::rt::spawn(stop_on_signal(
+        server.handle(),
+        ingest,
+        hub,
+        config.shutdown_grace,
+    ));
     server.await?;
     Ok(())
+}
+
+/// On SIGTERM (or Ctrl-C): drain the ingest (no more deliveries; what is in hand committed and
+/// acked), close every WebSocket with 1012 (the console reconnects and catches up), then stop the
+/// HTTP server, finishing its requests. Past `grace`, the server stops at once.
+async fn stop_on_signal(
+    server: actix_web::dev::ServerHandle,
+    ingest: actix::Addr<Ingest>,
+    hub: actix::Addr<Hub>,
+    grace: Duration,
+) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch for SIGTERM; it will stop the process at once");
+            return;
+        }
+    };
+    let which = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = actix_web::rt::signal::ctrl_c() => "SIGINT",
+    };
+    let started = std::time::Instant::now();
+    tracing::info!(
+        signal = which,
+        grace_s = grace.as_secs(),
+        "stopping: draining first"
+    );
+    let drain = async {
+        let _ = ingest.send(crate::ingest::Drain).await;
+        let closed = hub.send(crate::hub::EndAllSockets).await.unwrap_or(0);
+        tracing::info!(
+            websockets = closed,
+            "websockets closed with 1012 (service restart)"
+        );
+        server.stop(true).await;
+    };
+    if actix_web::rt::time::timeout(grace, drain).await.is_err() {
+        tracing::warn!(
+            grace_s = grace.as_secs(),
+            "the drain outlasted the grace period; stopping now"
+        );
+        server.stop(false).await;
+    }
+    tracing::info!(
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "stopped"
+    );
 }

@@ -66,6 +66,10 @@ pub struct RawConfig {
     pub max_body_bytes: Option<usize>,
     /// Most open connections to the API, WebSockets included (env `VIGIE_MAX_CONNECTIONS`).
     pub max_connections: Option<usize>,
+    /// Seconds from SIGTERM to exit: the drain (ingest settled and acked, WebSockets closed with
+    /// 1012, requests finished) must fit in it; below the orchestrator's grace period (env
+    /// `VIGIE_SHUTDOWN_GRACE_S`, default 20).
+    pub shutdown_grace_s: Option<u64>,
     /// The built web console (`web/dist`) served at `/` (env `VIGIE_CONSOLE_DIR`).
     pub console_dir: Option<PathBuf>,
     /// The ingest's MQTT username on an external broker (env `VIGIE_MQTT_USERNAME`).
@@ -118,6 +122,7 @@ pub struct Config {
     pub ws_buffer: usize,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    pub shutdown_grace: Duration,
     pub console_dir: PathBuf,
     pub allowed_origins: Vec<String>,
     pub trusted_proxies: crate::auth::TrustedProxies,
@@ -161,6 +166,8 @@ const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// A few cameras' consoles and Pis need tens of connections; a thousand leaves room and bounds
 /// what a flood of idle sockets can hold.
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Below Kubernetes' default `terminationGracePeriodSeconds` (30), with room for the kubelet.
+const DEFAULT_SHUTDOWN_GRACE_S: u64 = 20;
 const DEFAULT_LIVE_SEGMENT_MS: u64 = 500;
 
 impl RawConfig {
@@ -255,6 +262,7 @@ impl RawConfig {
         number(&env, "VIGIE_WS_BUFFER", &mut self.ws_buffer)?;
         number(&env, "VIGIE_MAX_BODY_BYTES", &mut self.max_body_bytes)?;
         number(&env, "VIGIE_MAX_CONNECTIONS", &mut self.max_connections)?;
+        number(&env, "VIGIE_SHUTDOWN_GRACE_S", &mut self.shutdown_grace_s)?;
         number(&env, "VIGIE_LIVE_SEGMENT_MS", &mut self.live_segment_ms)?;
         Ok(())
     }
@@ -440,6 +448,10 @@ impl RawConfig {
                 "max_connections (VIGIE_MAX_CONNECTIONS)",
                 self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             )?,
+            shutdown_grace: Duration::from_secs(positive(
+                "shutdown_grace_s (VIGIE_SHUTDOWN_GRACE_S)",
+                self.shutdown_grace_s.unwrap_or(DEFAULT_SHUTDOWN_GRACE_S) as usize,
+            )? as u64),
             allowed_origins,
             trusted_proxies,
             live_source,

@@ -39,6 +39,9 @@ pub enum SocketEnd {
     /// 4002: the access token the socket was opened with expired: reconnect with a renewed one
     /// (the session is still valid).
     TokenExpired,
+    /// 1012 (Service Restart, RFC 6455's registry): this process is stopping (SIGTERM); reconnect,
+    /// to another replica or to this one once it is back, and catch up.
+    Restarting,
 }
 
 impl SocketEnd {
@@ -47,6 +50,7 @@ impl SocketEnd {
         match self {
             SocketEnd::SessionEnded => 4001,
             SocketEnd::TokenExpired => 4002,
+            SocketEnd::Restarting => 1012,
         }
     }
 
@@ -55,6 +59,7 @@ impl SocketEnd {
         match self {
             SocketEnd::SessionEnded => "session ended: log in again",
             SocketEnd::TokenExpired => "token expired: reconnect with a renewed token",
+            SocketEnd::Restarting => "the server is restarting: reconnect",
         }
     }
 }
@@ -66,6 +71,8 @@ pub enum Sockets {
     OfSession(String),
     /// Those of every session of one user.
     OfUser(String),
+    /// Every socket (the process is stopping).
+    All,
 }
 
 struct Socket {
@@ -152,6 +159,7 @@ impl Hub {
         let matches = |owner: &Option<Owner>| match (owner, which) {
             (Some(o), Sockets::OfSession(s)) => o.session == *s,
             (Some(o), Sockets::OfUser(u)) => o.username == *u,
+            (_, Sockets::All) => true,
             (None, _) => false,
         };
         let ids: Vec<u64> = self
@@ -277,6 +285,19 @@ impl Handler<EndSockets> for Hub {
     type Result = usize;
     fn handle(&mut self, EndSockets(which): EndSockets, _: &mut Context<Self>) -> usize {
         self.end(&which, SocketEnd::SessionEnded)
+    }
+}
+
+/// Closes every socket with [`SocketEnd::Restarting`] (1012): the process is stopping. Answers how
+/// many were closed.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct EndAllSockets;
+
+impl Handler<EndAllSockets> for Hub {
+    type Result = usize;
+    fn handle(&mut self, _: EndAllSockets, _: &mut Context<Self>) -> usize {
+        self.end(&Sockets::All, SocketEnd::Restarting)
     }
 }
 
@@ -413,6 +434,7 @@ mod tests {
         assert_eq!(hub.send(SessionCount).await.unwrap(), 2);
         assert_eq!(SocketEnd::SessionEnded.code(), 4001);
         assert_eq!(SocketEnd::TokenExpired.code(), 4002);
+        assert_eq!(SocketEnd::Restarting.code(), 1012);
         let _ = anonymous.id;
     }
 }

@@ -17,15 +17,19 @@
 //!   contiguous committed `seq` — the edge's signal to delete from its outbox.
 //! - A clip announced on `video/{device}/captured` is stored once, in the same commit-then-ack
 //!   order; the same id with other metadata is counted invalid and logged, and changes nothing.
+//! - On SIGTERM, [`Drain`] stops taking deliveries, commits and acks what is in hand, and
+//!   disconnects, so the broker keeps the rest in the session for the next process.
 
 mod batcher;
 pub mod bisect;
+mod drain;
 pub mod fault;
 mod inbound;
 mod metrics;
 mod pump;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,10 +40,11 @@ use protocol::api::{DeviceView, StreamFrame};
 use protocol::media::ClipCaptured;
 use protocol::{DeviceAck, DeviceId, DeviceStatus, EventEnvelope, GapRecord, Topic, TopicPrefix};
 use rumqttc::{AsyncClient, MqttOptions, Publish, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use batcher::Batcher;
 use bisect::{Answer, Bisection, Step};
+pub use drain::Drain;
 pub use inbound::{classify, Inbound};
 pub use metrics::IngestMetrics;
 
@@ -102,6 +107,8 @@ enum AckJob {
     Deliveries(Vec<Publish>),
     /// Publish these devices' committed `seq`, retained.
     DeviceAcks(BTreeMap<DeviceId, u64>),
+    /// Answer once every job before this one has been handed to the MQTT client.
+    Flush(oneshot::Sender<()>),
 }
 
 /// Ingest settings.
@@ -128,6 +135,12 @@ pub struct Ingest {
     policy: RestartPolicy,
     /// Last queue depth broadcast per device, so heartbeats that change nothing are not pushed.
     last_depth: HashMap<DeviceId, u64>,
+    /// Set by [`Drain`]: the pump forwards no more deliveries, and none is taken.
+    draining: Arc<AtomicBool>,
+    /// [`Drain`]s waiting for what is in hand to be settled.
+    drained: Vec<oneshot::Sender<()>>,
+    /// Fires when the pump has seen the client disconnect.
+    pump_done: Option<oneshot::Receiver<()>>,
 }
 
 impl Ingest {
@@ -155,6 +168,9 @@ impl Ingest {
         let filters = settings.prefix.ingest_filters();
         let pump_client = client.clone();
         let pump_health = health.clone();
+        let draining = Arc::new(AtomicBool::new(false));
+        let pump_draining = draining.clone();
+        let (pump_done_tx, pump_done) = oneshot::channel();
         let addr = Supervisor::start(move |_| Ingest {
             client,
             acks: ack_tx,
@@ -169,6 +185,9 @@ impl Ingest {
             clock,
             policy: RestartPolicy::standard(COMPONENT),
             last_depth: HashMap::new(),
+            draining: draining.clone(),
+            drained: Vec::new(),
+            pump_done: Some(pump_done),
         });
         actix_rt::spawn(pump::run(
             eventloop,
@@ -176,6 +195,10 @@ impl Ingest {
             filters,
             addr.clone(),
             pump_health,
+            pump::Draining {
+                flag: pump_draining,
+                done: pump_done_tx,
+            },
         ));
         addr
     }
@@ -192,8 +215,9 @@ impl Ingest {
             Some(part) => self.start_commit(part, ctx),
             None => {
                 self.settling = None;
-                if let Some(next) = self.batcher.committed() {
-                    self.settle(next, ctx);
+                match self.batcher.committed() {
+                    Some(next) => self.settle(next, ctx),
+                    None => self.wake_drains(),
                 }
             }
         }
@@ -426,6 +450,9 @@ async fn run_acker(
                     }
                 }
             }
+            AckJob::Flush(done) => {
+                let _ = done.send(());
+            }
             AckJob::DeviceAcks(acked) => {
                 for (device, seq) in acked {
                     let topic = Topic::Ack(device.clone()).render(&prefix);
@@ -472,6 +499,10 @@ impl Handler<Received> for Ingest {
     type Result = ();
 
     fn handle(&mut self, Received(publish): Received, ctx: &mut Context<Self>) {
+        if self.draining.load(Ordering::SeqCst) {
+            // Not taken: never acked, the broker keeps it for the next process.
+            return;
+        }
         guard(
             self,
             ctx,

@@ -1,14 +1,24 @@
 //! Drives the ingest's rumqttc event loop: forwards deliveries to the actor in order, (re)subscribes
 //! after each connection, and reconnects with capped, jittered backoff. Logs each change of link state
-//! once, not once per retry.
+//! once, not once per retry. While draining it forwards nothing more and ends once the client's
+//! disconnect has gone out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use actors::{Backoff, ComponentState, HealthRegistry};
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeFilter};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS, SubscribeFilter};
+use tokio::sync::oneshot;
 
 use super::{Ingest, Received, COMPONENT};
+
+/// The drain's side of the pump: set when the ingest drains; fired when the pump ends.
+pub struct Draining {
+    pub flag: Arc<AtomicBool>,
+    pub done: oneshot::Sender<()>,
+}
 
 pub async fn run(
     mut eventloop: EventLoop,
@@ -16,11 +26,23 @@ pub async fn run(
     filters: Vec<String>,
     ingest: Addr<Ingest>,
     health: HealthRegistry,
+    draining: Draining,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
     let mut connected: Option<bool> = None;
     loop {
-        match eventloop.poll().await {
+        let polled = eventloop.poll().await;
+        if draining.flag.load(Ordering::SeqCst) {
+            match polled {
+                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => {
+                    let _ = draining.done.send(());
+                    return;
+                }
+                // Taken no more: never acked, kept by the broker for the next process.
+                _ => continue,
+            }
+        }
+        match polled {
             Ok(Event::Incoming(Packet::Publish(publish))) => ingest.do_send(Received(publish)),
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 backoff.reset();
