@@ -11,6 +11,7 @@ pub mod attack_telemetry;
 pub mod auth;
 pub mod broker;
 pub mod broker_files;
+pub mod broker_watch;
 pub mod config;
 pub mod files;
 #[doc(hidden)]

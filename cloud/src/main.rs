@@ -14,6 +14,7 @@ use vigie_cloud::auth::{
 use vigie_cloud::broker_files::{
     acl, password_file, write_file, ACL, CLOUD_PASSWD, DEVICES_PASSWD,
 };
+use vigie_cloud::broker_watch::Reload;
 use vigie_cloud::config::Config;
 use vigie_cloud::store::{CredentialHashes, Store};
 
@@ -67,6 +68,20 @@ enum Command {
         /// gives `serve`).
         #[arg(long)]
         cloud_password_file: PathBuf,
+        /// Keep going: every `--every-s`, write the devices' password file again when a device
+        /// was added, rotated or revoked, and reload the broker (a sidecar beside Mosquitto).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between two reads of the device list, with `--watch`.
+        #[arg(long, default_value_t = 10, requires = "watch")]
+        every_s: u64,
+        /// With `--watch`: send SIGHUP to the process whose pid this file holds.
+        #[arg(long, requires = "watch", conflicts_with = "reload_process")]
+        reload_pid_file: Option<PathBuf>,
+        /// With `--watch`: send SIGHUP to every process of this name (a pod sharing its process
+        /// namespace: `mosquitto`).
+        #[arg(long, requires = "watch")]
+        reload_process: Option<String>,
     },
 }
 
@@ -191,6 +206,10 @@ fn main() -> anyhow::Result<()> {
             out,
             cloud_user,
             cloud_password_file,
+            watch,
+            every_s,
+            reload_pid_file,
+            reload_process,
         } => {
             let cloud_password = std::fs::read_to_string(&cloud_password_file)
                 .with_context(|| format!("cannot read {}", cloud_password_file.display()))?;
@@ -217,7 +236,20 @@ fn main() -> anyhow::Result<()> {
                 entries.len(),
                 out.display()
             );
-            Ok(())
+            if !watch {
+                return Ok(());
+            }
+            let how = match (reload_pid_file, reload_process) {
+                (Some(file), _) => Reload::PidFile(file),
+                (None, Some(name)) => Reload::Process(name),
+                (None, None) => Reload::Nobody,
+            };
+            if let Err(e) = vigie_cloud::broker_watch::reload(&how) {
+                tracing::warn!(error = %e, "cannot reload the broker yet; will at the next change");
+            }
+            tracing::info!(every_s, reload = ?how, "watching the device list");
+            let every = std::time::Duration::from_secs(every_s.max(1));
+            vigie_cloud::broker_watch::watch(&store, &out, every, &how, entries)
         }
     }
 }

@@ -646,3 +646,81 @@ fn a_device_naming_the_ingests_client_id_does_not_take_its_session_and_an_oversi
     );
     drop(cloud);
 }
+
+#[test]
+fn broker_config_watch_lets_a_new_device_in_and_a_revoked_one_out_within_its_period() {
+    let site = site();
+    let port = site.broker.port;
+    let dir = site.dir.path();
+    // The sidecar runs as the broker's user, as in the chart: its files stay readable by the
+    // broker after each rewrite, and its SIGHUP reaches it.
+    let (uid, gid) = mosquitto_user();
+    let pid_file = dir.join("mosquitto.pid");
+    std::fs::write(&pid_file, site.broker.proc.child.id().to_string()).unwrap();
+    let data = dir.join("watcher");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
+    let mut cmd = Command::new("runuser");
+    without_inherited_settings(&mut cmd);
+    cmd.args(["-u", "mosquitto", "--"])
+        .arg(bin("vigie-cloud"))
+        .args(["broker-config", "--out"])
+        .arg(dir.join("broker"))
+        .arg("--cloud-password-file")
+        .arg(dir.join("cloud-mqtt.password"))
+        .args(["--watch", "--every-s", "1", "--reload-pid-file"])
+        .arg(&pid_file)
+        .env("VIGIE_LOG_FORMAT", "json");
+    for (k, v) in &site.env {
+        cmd.env(
+            k,
+            if k == "VIGIE_DATA_DIR" {
+                data.to_str().unwrap()
+            } else {
+                v
+            },
+        );
+    }
+    let mut watcher = Proc::spawn("broker-config --watch", cmd, &dir.join("watcher.log"));
+    let watcher_log = || std::fs::read_to_string(dir.join("watcher.log")).unwrap_or_default();
+    wait_for(
+        "the watcher to start watching",
+        Duration::from_secs(20),
+        || watcher_log().contains("watching the device list"),
+    );
+
+    // A device added after the broker started is let in within the period, with no manual step.
+    let bundles = dir.join("bundles").display().to_string();
+    cloud_cli(&site.env, &["device", "add", "dev-c", "--out", &bundles]);
+    let password = std::fs::read_to_string(dir.join("bundles/dev-c/mqtt.password")).unwrap();
+    let added = std::time::Instant::now();
+    wait_for(
+        "the watcher to let dev-c in",
+        Duration::from_secs(30),
+        || try_connect(port, Some(&site.ca), Some(("dev-c", password.trim()))).is_ok(),
+    );
+    let let_in = added.elapsed();
+
+    // A revoked one is refused within the period too.
+    let (a, a_password, _) = &site.devices[0];
+    cloud_cli(&site.env, &["device", "revoke", a]);
+    let revoked = std::time::Instant::now();
+    wait_for(
+        "the watcher to shut dev-a out",
+        Duration::from_secs(30),
+        || try_connect(port, Some(&site.ca), Some((a, a_password))).is_err(),
+    );
+    let shut_out = revoked.elapsed();
+    watcher.assert_running();
+    let (b, b_password, _) = &site.devices[1];
+    assert!(try_connect(port, Some(&site.ca), Some((b, b_password))).is_ok());
+    watcher.kill9();
+    let log = watcher_log();
+    assert_eq!(
+        log.matches("device list changed").count(),
+        2,
+        "one rewrite for the addition, one for the revocation: {log}"
+    );
+    assert!(log.contains("broker told to reload"), "{log}");
+    eprintln!("broker-config --watch (every 1 s): a new device let in after {let_in:?}, a revoked one shut out after {shut_out:?}");
+}
