@@ -1,7 +1,7 @@
 //! The `vigie-cloud` image, built with podman from the binaries this run built (images/build.sh),
-//! and run the way a cluster runs it: read-only root filesystem, UID/GID 10001, every capability
-//! dropped, no new privileges, writing only to its data volume and /tmp; against the machine's
-//! PostgreSQL and Mosquitto. Its probes answer, headless Chromium shows the console's login form it
+//! and run exactly as the chart's rendered Deployment says (charts/tests/deployment_to_podman.py:
+//! env and envFrom, volume mounts, the securityContext: read-only root, UID/GID 10001, every
+//! capability dropped, no new privileges), against the machine's PostgreSQL and Mosquitto. Its probes answer, headless Chromium shows the console's login form it
 //! serves, a real `vigie-edge` on this machine gets an event to it, a device's bundle comes out of
 //! it as a tar archive, its own HEALTHCHECK passes, and `podman stop` (SIGTERM) drains it to exit 0.
 
@@ -34,22 +34,15 @@ fn checked(mut cmd: Command, what: &str) -> Output {
     out
 }
 
-/// The flags of every container of the image: as the chart's securityContext says.
-const RUN_FLAGS: [&str; 14] = [
+/// What this machine's runtime needs on every run (shared/dependencies.md), and the host's
+/// network: the rest of the command line comes from the chart's rendered Deployment.
+const HOST_FLAGS: [&str; 6] = [
     "--ulimit",
     "nofile=1024:4096",
     "--ulimit",
     "nproc=1024:2048",
     "--network",
     "host",
-    "--read-only",
-    "--user",
-    "10001:10001",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-    "--tmpfs=/tmp",
 ];
 
 /// A running container, removed when dropped.
@@ -91,27 +84,62 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
     let db = PgDatabase::create();
     let prefix = unique("image-");
     let (api, ops, rtsp) = (free_port(), free_port(), free_port());
-    let env = [
-        format!("VIGIE_LISTEN=127.0.0.1:{api}"),
-        format!("VIGIE_METRICS_LISTEN=127.0.0.1:{ops}"),
-        format!("VIGIE_RTSP_LISTEN=127.0.0.1:{rtsp}"),
-        format!("VIGIE_DATABASE_URL={}", db.url()),
-        "VIGIE_MQTT_URL=mqtt://127.0.0.1:1883".to_owned(),
-        format!("VIGIE_MQTT_CLIENT_ID={}", unique("cloud-")),
-        format!("VIGIE_TOPIC_PREFIX={prefix}"),
-        "VIGIE_JWT_SECRET=e2e-secret-of-some-length-0123456789".to_owned(),
-        "VIGIE_SHUTDOWN_GRACE_S=10".to_owned(),
-    ];
     let image = format!("vigie-cloud:{TAG}");
-    let volume = format!("{}:/var/lib/vigie", data.display());
+    // The container exactly as the chart's rendered Deployment runs it: only the listeners (free
+    // loopback ports, on the host's network) and the image are substituted.
+    let files = dir.path().join("projected");
+    let request = serde_json::json!({
+        "values": {
+            "postgresql": {"external": {"url": db.url()}},
+            "mqtt": {"external": {"url": "mqtt://127.0.0.1:1883", "existingSecret": "vigie-mqtt"}},
+            "cloud": {"topicPrefix": prefix, "mqttClientId": unique("cloud-"),
+                      "shutdownGraceSeconds": 10},
+        },
+        "existing_secrets": {"vigie-mqtt": {"password": "a-password-of-more-than-16-chars\n"}},
+        "listen": {
+            "VIGIE_LISTEN": format!("127.0.0.1:{api}"),
+            "VIGIE_METRICS_LISTEN": format!("127.0.0.1:{ops}"),
+            "VIGIE_RTSP_LISTEN": format!("127.0.0.1:{rtsp}"),
+        },
+        "image": image,
+        "data_dir": data.display().to_string(),
+        "files_dir": files.display().to_string(),
+    });
+    let request_file = dir.path().join("request.json");
+    std::fs::write(&request_file, request.to_string()).unwrap();
+    let rendered = Command::new("python3")
+        .arg(workspace().join("charts/tests/deployment_to_podman.py"))
+        .arg(&request_file)
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "deployment_to_podman.py: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let rendered: serde_json::Value = serde_json::from_slice(&rendered.stdout).unwrap();
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (flags, container_args) = (strings(&rendered["flags"]), strings(&rendered["args"]));
+    let joined = flags.join(" ");
+    for expected in [
+        "--read-only",
+        "--user 10001:10001",
+        "--cap-drop ALL",
+        "--security-opt no-new-privileges",
+        "--tmpfs /tmp:size=64m",
+    ] {
+        assert!(joined.contains(expected), "{expected} in {joined}");
+    }
     // One-off commands of the image, with the same settings and flags.
     let one_off = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = podman(&["run", "--rm", "-i"]);
-        cmd.args(RUN_FLAGS).args(["--volume", &volume]);
-        for e in &env {
-            cmd.args(["--env", e]);
-        }
-        cmd.arg(&image).args(args);
+        cmd.args(HOST_FLAGS).args(&flags).arg(&image).args(args);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -128,11 +156,10 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
 
     let name = unique("vigie-cloud-");
     let mut run = podman(&["run", "--detach", "--name", &name]);
-    run.args(RUN_FLAGS).args(["--volume", &volume]);
-    for e in &env {
-        run.args(["--env", e]);
-    }
-    run.arg(&image);
+    run.args(HOST_FLAGS)
+        .args(&flags)
+        .arg(&image)
+        .args(&container_args);
     checked(run, "podman run");
     let container = Container { name };
     let base = format!("http://127.0.0.1:{api}");
@@ -284,9 +311,15 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
 
     // The edge image runs its binary the same way (its own test is the Pi's).
     let mut edge_version = podman(&["run", "--rm"]);
-    edge_version
-        .args(RUN_FLAGS)
-        .args([&format!("vigie-edge:{TAG}"), "--version"]);
+    edge_version.args(HOST_FLAGS).args([
+        "--read-only",
+        "--user",
+        "10001:10001",
+        "--cap-drop",
+        "ALL",
+        &format!("vigie-edge:{TAG}"),
+        "--version",
+    ]);
     let out = checked(edge_version, "the edge image");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("vigie-edge "));
 }
