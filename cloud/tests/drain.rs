@@ -17,19 +17,6 @@ use support::*;
 
 const EVENTS: usize = 400;
 
-/// The log of the cloud's newest process in `dir`.
-fn newest_log(dir: &std::path::Path) -> String {
-    let mut logs: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("cloud-"))
-        .collect();
-    logs.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
-    logs.last()
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap_or_default()
-}
-
 #[test]
 fn sigterm_drains_the_ingest_closes_websockets_with_1012_and_loses_or_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +84,7 @@ fn sigterm_drains_the_ingest_closes_websockets_with_1012_and_loses_or_repeats_no
         took < Duration::from_secs(12),
         "exited {took:?} after SIGTERM (grace 10 s)"
     );
-    let log = newest_log(dir.path());
+    let log = cloud.log();
     assert!(log.contains("ingest drained"), "{log}");
     let stored_at_stop = pg_event_counts(&db.url()).0;
     eprintln!(

@@ -229,3 +229,105 @@ fn a_publisher_that_goes_silent_is_dropped_and_its_camera_is_gone() {
         },
     );
 }
+
+/// Pull mode, as in the chart: the Pis publish to the cluster's RTSP server (MediaMTX there; here
+/// gst-rtsp-server, which serves PLAY), and the cloud pulls each device it knows from it with its
+/// reader credentials, writing the same HLS. A wrong reader password gets nothing.
+#[test]
+fn pull_mode_reads_each_known_device_from_the_clusters_rtsp_server_as_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let device = support::unique("cam-");
+    let mut server = std::process::Command::new("/usr/bin/python3");
+    server
+        .arg(support::workspace().join("cloud/tests/fixtures/rtsp_server.py"))
+        .args([
+            &port.to_string(),
+            "vigie-reader",
+            "reader-secret-123",
+            &device,
+        ]);
+    let server = support::Proc::spawn("rtsp server", server, &dir.path().join("rtsp-server.log"));
+    wait_for("the RTSP server to listen", Duration::from_secs(15), || {
+        support::port_open(port)
+    });
+    let source = format!("rtsp://vigie-reader:reader-secret-123@127.0.0.1:{port}/live/{{device}}");
+    let mut cloud = support::Cloud::start(
+        dir.path(),
+        vec![
+            (
+                "VIGIE_MQTT_LISTEN".into(),
+                format!("127.0.0.1:{}", support::free_port()),
+            ),
+            ("VIGIE_RTSP_SOURCE_URL".into(), source),
+            ("VIGIE_LIVE_SEGMENT_MS".into(), "500".into()),
+        ],
+    );
+    cloud.add_user("admin", "admin", "correct horse battery");
+    cloud.add_device(&device);
+    // The puller reads the device list at start (then every 30 s).
+    cloud.restart();
+    let admin = cloud.login("admin", "correct horse battery");
+    let url = format!("{}/api/cameras/{device}/stream", cloud.base);
+    let get = |url: &str| {
+        let mut resp = support::agent()
+            .get(url)
+            .header("Authorization", &format!("Bearer {admin}"))
+            .call()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
+    };
+    wait_for(
+        "the pulled camera's playlist",
+        Duration::from_secs(30),
+        || {
+            let (status, body) = get(&url);
+            status == 200 && body.matches(".ts").count() >= 2
+        },
+    );
+    let (_, cameras) = get(&format!("{}/api/cameras", cloud.base));
+    let cameras: serde_json::Value = serde_json::from_str(&cameras).unwrap();
+    let camera = cameras
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == device.as_str())
+        .expect("the camera is listed");
+    assert_eq!(camera["live"], true, "{camera}");
+    let (_, playlist) = get(&url);
+    let segment = playlist
+        .lines()
+        .find(|l| l.contains(".ts"))
+        .unwrap()
+        .to_owned();
+    let segment_url = if segment.starts_with("/api/") {
+        format!("{}{segment}", cloud.base)
+    } else {
+        format!("{url}/{segment}")
+    };
+    let (status, _) = get(&segment_url);
+    assert_eq!(status, 200, "{segment_url}");
+
+    // With a wrong reader password the RTSP server refuses it, and the camera never goes live.
+    let other = support::unique("cam-");
+    cloud.set_env(
+        "VIGIE_RTSP_SOURCE_URL",
+        Some(&format!(
+            "rtsp://vigie-reader:wrong@127.0.0.1:{port}/live/{{device}}"
+        )),
+    );
+    cloud.add_device(&other);
+    cloud.restart();
+    wait_for(
+        "the refused pull in the log",
+        Duration::from_secs(20),
+        || {
+            let log = cloud.log();
+            log.contains("no live stream from the RTSP server") && log.contains("401")
+        },
+    );
+    let (status, _) = get(&format!("{}/api/cameras/{device}/stream", cloud.base));
+    assert_eq!(status, 404, "refused by the RTSP server: no stream");
+    drop(server);
+}

@@ -173,8 +173,8 @@ fn pump(
 mod tests {
     use super::*;
 
-    /// The pull path from an FFmpeg input to HLS, on a local MPEG-TS file instead of an RTSP
-    /// server (none that serves PLAY can be run here; the RTSP transport itself is FFmpeg's).
+    /// The pull path from an FFmpeg input to HLS, on a local MPEG-TS file (the whole path over RTSP,
+    /// from gst-rtsp-server, is `cloud/tests/live.rs`'s pull-mode test).
     #[test]
     fn a_pulled_h264_source_is_written_as_hls_without_transcoding() {
         let dir = tempfile::tempdir().unwrap();

@@ -694,6 +694,19 @@ impl Cloud {
             .wait_until_ok(&format!("{}/readyz", self.base), Duration::from_secs(60));
     }
 
+    /// The log of the newest process (each `restart` writes a new `cloud-*.log` in `dir`).
+    pub fn log(&self) -> String {
+        let mut logs: Vec<_> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("cloud-"))
+            .collect();
+        logs.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        logs.last()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Sets (`Some`) or removes (`None`) a setting for the next `restart`.
     pub fn set_env(&mut self, key: &str, value: Option<&str>) {
         set_env(&mut self.env, key, value);
