@@ -163,6 +163,30 @@ class TheManifests(unittest.TestCase):
         changed.setdefault("cloud", {})["topicPrefix"] = "site-b"
         self.assertNotEqual(checksums(changed)[0], first[0])
 
+    def test_the_streams_get_their_own_ingress_with_long_timeouts_and_no_buffering(self):
+        ingresses = {d["metadata"]["name"]: d for d in of_kind(self.docs, "Ingress")}
+        self.assertEqual(sorted(ingresses), ["vigie", "vigie-streams"])
+        service_ports = {p["name"] for p in self.service["spec"]["ports"]}
+        paths = {}
+        for name, ingress in ingresses.items():
+            self.assertEqual(ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+                             "letsencrypt", name)
+            self.assertEqual(ingress["spec"]["tls"][0]["hosts"], ["vigie.example.org"])
+            for rule in ingress["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    backend = path["backend"]["service"]
+                    self.assertEqual(backend["name"], self.service["metadata"]["name"])
+                    self.assertIn(backend["port"]["name"], service_ports)
+                    paths.setdefault(name, []).append(path["path"])
+        self.assertEqual(paths["vigie"], ["/"])
+        self.assertEqual(paths["vigie-streams"], ["/api/stream", "/api/cameras"])
+        streams = ingresses["vigie-streams"]["metadata"]["annotations"]
+        self.assertGreaterEqual(int(streams["nginx.ingress.kubernetes.io/proxy-read-timeout"]), 3600)
+        self.assertGreaterEqual(int(streams["nginx.ingress.kubernetes.io/proxy-send-timeout"]), 3600)
+        self.assertEqual(streams["nginx.ingress.kubernetes.io/proxy-buffering"], "off")
+        self.assertNotIn("nginx.ingress.kubernetes.io/proxy-read-timeout",
+                         ingresses["vigie"]["metadata"]["annotations"])
+
     def test_the_grace_period_covers_the_drain(self):
         spec = self.deployment["spec"]["template"]["spec"]
         grace = int(self.config["data"]["VIGIE_SHUTDOWN_GRACE_S"])
@@ -202,6 +226,11 @@ class BadValues(unittest.TestCase):
         values = values_of("minimal.yaml")
         values["jwt"] = {"existingSecret": "vigie-jwt"}
         render(values, is_install=False)
+
+    def test_an_ingress_without_hosts_is_refused_with_a_sentence(self):
+        values = values_of("minimal.yaml")
+        values["ingress"] = {"enabled": True}
+        self.assertIn("give ingress.hosts, the names the console answers on", self.refused(values))
 
     def test_more_than_one_replica_is_refused_for_now(self):
         values = values_of("minimal.yaml")

@@ -13,6 +13,9 @@
 {{- if not .Values.mqtt.external.existingSecret -}}
 {{- fail "mqtt.external.existingSecret: a Secret with the key `password`, the cloud's MQTT password" -}}
 {{- end -}}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) -}}
+{{- fail "ingress.enabled: give ingress.hosts, the names the console answers on" -}}
+{{- end -}}
 {{- if and (gt (int .Values.replicaCount) 1) .Values.persistence.enabled -}}
 {{- fail "replicaCount above 1 with persistence.enabled: the data volume is ReadWriteOnce, one pod only (and several replicas are not supported yet)" -}}
 {{- end -}}
