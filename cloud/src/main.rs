@@ -120,6 +120,21 @@ enum UserAction {
     Unlock { name: String },
 }
 
+/// Where a device's new credentials go (`device add` and `device rotate`).
+#[derive(clap::Args)]
+struct BundleArgs {
+    /// Write the bundle into DIR/ID/.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The CA certificate the Pi checks the broker against (copied into the bundle).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Write the bundle as a tar archive (ID/api.token, ...) to this file, or to standard
+    /// output with `-` (then the token is not printed apart): for a read-only container.
+    #[arg(long, conflicts_with = "out")]
+    bundle_tar: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum DeviceAction {
     /// Provision a device; prints only its API token. With `--out DIR`, also writes what the Pi is
@@ -128,15 +143,8 @@ enum DeviceAction {
     /// (with `--ca`).
     Add {
         id: String,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The CA certificate the Pi checks the broker against (copied into the bundle).
-        #[arg(long)]
-        ca: Option<PathBuf>,
-        /// Write the bundle as a tar archive (ID/api.token, ...) to this file, or to standard
-        /// output with `-` (then the token is not printed apart): for a read-only container.
-        #[arg(long, conflicts_with = "out")]
-        bundle_tar: Option<PathBuf>,
+        #[command(flatten)]
+        bundle: BundleArgs,
     },
     /// Issue new credentials to a provisioned device (API token, MQTT password, live-push token):
     /// the old ones stop working at once (for the broker: once `broker-config` has run again and
@@ -144,15 +152,8 @@ enum DeviceAction {
     /// `add` does.
     Rotate {
         id: String,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The CA certificate the Pi checks the broker against (copied into the bundle).
-        #[arg(long)]
-        ca: Option<PathBuf>,
-        /// Write the bundle as a tar archive (ID/api.token, ...) to this file, or to standard
-        /// output with `-` (then the token is not printed apart): for a read-only container.
-        #[arg(long, conflicts_with = "out")]
-        bundle_tar: Option<PathBuf>,
+        #[command(flatten)]
+        bundle: BundleArgs,
     },
     /// Revoke a device: its API token, MQTT password and live-push token stop working (run
     /// `broker-config` again and reload Mosquitto for the broker to refuse it).
@@ -296,13 +297,12 @@ impl NewCredentials {
 
     /// Hands the credentials over: the bundle into `out/ID/`, or as a tar archive, and the API
     /// token on standard output unless the archive goes there.
-    fn deliver(
-        &self,
-        id: &DeviceId,
-        out: Option<PathBuf>,
-        ca: Option<PathBuf>,
-        bundle_tar: Option<PathBuf>,
-    ) -> anyhow::Result<()> {
+    fn deliver(&self, id: &DeviceId, bundle: BundleArgs) -> anyhow::Result<()> {
+        let BundleArgs {
+            out,
+            ca,
+            bundle_tar,
+        } = bundle;
         anyhow::ensure!(
             ca.is_none() || out.is_some() || bundle_tar.is_some(),
             "--ca goes into a bundle: give --out DIR or --bundle-tar FILE too"
@@ -367,26 +367,16 @@ fn bundle_archive(id: &DeviceId, files: &[(&str, String, u32)]) -> anyhow::Resul
 
 fn device_command(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
     match action {
-        DeviceAction::Add {
-            id,
-            out,
-            ca,
-            bundle_tar,
-        } => {
+        DeviceAction::Add { id, bundle } => {
             let id = DeviceId::new(id)?;
             let store = open_store(config)?;
             let new = NewCredentials::issue();
             let (token, mqtt, live) = new.hashes();
             store.provision_device(&id, hashes(&token, &mqtt, &live))?;
             store.audit(&cli_audit("device_added", id.as_str(), None))?;
-            new.deliver(&id, out, ca, bundle_tar)?;
+            new.deliver(&id, bundle)?;
         }
-        DeviceAction::Rotate {
-            id,
-            out,
-            ca,
-            bundle_tar,
-        } => {
+        DeviceAction::Rotate { id, bundle } => {
             let id = DeviceId::new(id)?;
             let store = open_store(config)?;
             let new = NewCredentials::issue();
@@ -400,7 +390,7 @@ fn device_command(config: &Config, action: DeviceAction) -> anyhow::Result<()> {
                 "device {id}: new credentials issued, the old ones are refused now (the broker's \
                  once `vigie-cloud broker-config` has run and Mosquitto reloaded)"
             );
-            new.deliver(&id, out, ca, bundle_tar)?;
+            new.deliver(&id, bundle)?;
         }
         DeviceAction::Revoke { id } => {
             let id = DeviceId::new(id)?;

@@ -748,30 +748,25 @@ impl Cloud {
     /// `vigie-cloud device add ID --out DIR/bundles`: the token it prints. The bundle (the Pi's
     /// MQTT password and API token) is at [`Cloud::bundle`].
     pub fn add_device(&self, id: &str) -> String {
-        let bundles = self.dir.join("bundles").display().to_string();
-        let out = self
-            .command(&["device", "add", id, "--out", &bundles])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "device add: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        self.bundle_command("add", id)
     }
 
     /// `vigie-cloud device rotate ID --out DIR/bundles`: the new API token it prints; the new
     /// bundle replaces the old one at [`Cloud::bundle`].
     pub fn rotate_device(&self, id: &str) -> String {
+        self.bundle_command("rotate", id)
+    }
+
+    /// `vigie-cloud device ACTION ID --out DIR/bundles`, which must succeed: what it prints.
+    fn bundle_command(&self, action: &str, id: &str) -> String {
         let bundles = self.dir.join("bundles").display().to_string();
         let out = self
-            .command(&["device", "rotate", id, "--out", &bundles])
+            .command(&["device", action, id, "--out", &bundles])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "device rotate: {}",
+            "device {action}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
