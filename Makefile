@@ -90,13 +90,20 @@ hadolint:
 
 ## The chart rendered offline (helm-python-sdk: Helm v4 as a library) for every charts/vigie/ci
 ## values file: schema, lint strict, kubernetes-validate --strict on the oldest and newest supported
-## Kubernetes, the manifests' invariants, and bad values refused with their sentence. It runs the
-## debug vigie-cloud to check the binary accepts every setting the chart gives it.
+## Kubernetes, the manifests' invariants, bad values refused with their sentence, and checkov's
+## Kubernetes checks (every skip in charts/tests/checkov-skips.yaml with its reason). It runs the
+## debug vigie-cloud to check the binary accepts every setting the chart gives it. checkov lives
+## in a virtual environment of its own (its pinned dependencies stay out of the others' way).
 CHART_PYTHON_PACKAGES := helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(HOME)/.cache/vigie-checkov
 chart-test: build
 	@python3 -c 'import helm_python, kubernetes_validate, yaml' 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(CHART_PYTHON_PACKAGES)
-	python3 -m unittest discover -s charts/tests
+	@$(CHECKOV_VENV)/bin/checkov --version 2>/dev/null | grep -qx '$(CHECKOV_VERSION)' || \
+	  { python3 -m venv $(CHECKOV_VENV) && \
+	    $(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION); }
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov python3 -m unittest discover -s charts/tests
 
 ## The container images from a release build (no registry is needed: the base is made from
 ## Debian's packages when none has it). Push them to your own registry; none is published.

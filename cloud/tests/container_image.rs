@@ -1,13 +1,17 @@
 //! The `vigie-cloud` image, built with podman from the binaries this run built (images/build.sh),
-//! and run exactly as the chart's rendered Deployment says (charts/tests/deployment_to_podman.py:
-//! env and envFrom, volume mounts, the securityContext: read-only root, UID/GID 10001, every
-//! capability dropped, no new privileges), against the machine's PostgreSQL and Mosquitto. Its probes answer, headless Chromium shows the console's login form it
-//! serves, a real `vigie-edge` on this machine gets an event to it, a device's bundle comes out of
-//! it as a tar archive, its own HEALTHCHECK passes, and `podman stop` (SIGTERM) drains it to exit 0.
+//! and run exactly as the chart's rendered pods say (charts/tests/deployment_to_podman.py: env and
+//! envFrom, volume mounts, the securityContext: read-only root, UID/GID 10001, every capability
+//! dropped, no new privileges), against the machine's PostgreSQL and a Mosquitto started from the
+//! chart's rendered config (TLS on both listeners, the password files and ACL written by the broker
+//! pod's init container from the same image). Its probes answer, headless Chromium shows the
+//! console's login form it serves, a device's bundle comes out of it as a tar archive, a real
+//! `vigie-edge` with that bundle gets an event to it over TLS, its own HEALTHCHECK passes, and
+//! `podman stop` (SIGTERM) drains it to exit 0.
 
 mod support;
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -77,33 +81,48 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
     eprintln!("{}", String::from_utf8_lossy(&build.stdout).trim());
 
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    // The volume belongs to the image's user, as a pod's fsGroup makes it.
-    std::os::unix::fs::chown(&data, Some(10001), Some(10001)).unwrap();
+    // The temporary directory is 0700: let the containers' users and the mosquitto user through.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     let db = PgDatabase::create();
     let prefix = unique("image-");
     let (api, ops, rtsp) = (free_port(), free_port(), free_port());
+    let (pis_port, cloud_port) = (free_port(), free_port());
     let image = format!("vigie-cloud:{TAG}");
-    // The container exactly as the chart's rendered Deployment runs it: only the listeners (free
-    // loopback ports, on the host's network) and the image are substituted.
-    let files = dir.path().join("projected");
+    // The broker's certificate names the Service the cloud connects to and the Pis' address.
+    let pki = make_pki(dir.path(), "DNS:vigie-mosquitto,IP:127.0.0.1");
+    let pem = |name: &str| std::fs::read_to_string(pki.join(name)).unwrap();
+    // The pods exactly as the chart renders them, with the in-chart Mosquitto: only the
+    // listeners (free loopback ports, on the host's network), the Services' names (loopback) and
+    // the image are substituted.
+    let volumes = dir.path().join("volumes");
     let request = serde_json::json!({
         "values": {
             "postgresql": {"external": {"url": db.url()}},
-            "mqtt": {"external": {"url": "mqtt://127.0.0.1:1883", "existingSecret": "vigie-mqtt"}},
+            "mosquitto": {"enabled": true, "tls": {"existingSecret": "vigie-mosquitto-tls"}},
             "cloud": {"topicPrefix": prefix, "mqttClientId": unique("cloud-"),
                       "shutdownGraceSeconds": 10},
         },
-        "existing_secrets": {"vigie-mqtt": {"password": "a-password-of-more-than-16-chars\n"}},
-        "listen": {
+        "existing_secrets": {"vigie-mosquitto-tls": {
+            "tls.crt": pem("server.pem"), "tls.key": pem("server.key"), "ca.crt": pem("ca.pem"),
+        }},
+        "containers": ["vigie/cloud", "vigie-mosquitto/broker-files"],
+        "env": {"vigie/cloud": {
             "VIGIE_LISTEN": format!("127.0.0.1:{api}"),
             "VIGIE_METRICS_LISTEN": format!("127.0.0.1:{ops}"),
             "VIGIE_RTSP_LISTEN": format!("127.0.0.1:{rtsp}"),
+            "VIGIE_MQTT_URL": format!("mqtts://vigie-mosquitto:{cloud_port}"),
+        }},
+        "images": {"vigie-cloud:0.1.0": image},
+        "volumes_dir": volumes.display().to_string(),
+        "hosts": {"vigie-mosquitto": "127.0.0.1"},
+        "broker_listeners": {
+            "8883": format!("127.0.0.1:{pis_port}"),
+            "8884": format!("127.0.0.1:{cloud_port}"),
         },
-        "image": image,
-        "data_dir": data.display().to_string(),
-        "files_dir": files.display().to_string(),
     });
     let request_file = dir.path().join("request.json");
     std::fs::write(&request_file, request.to_string()).unwrap();
@@ -125,7 +144,8 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
             .map(|f| f.as_str().unwrap().to_owned())
             .collect()
     };
-    let (flags, container_args) = (strings(&rendered["flags"]), strings(&rendered["args"]));
+    let cloud = &rendered["containers"]["vigie/cloud"];
+    let (flags, container_args) = (strings(&cloud["flags"]), strings(&cloud["args"]));
     let joined = flags.join(" ");
     for expected in [
         "--read-only",
@@ -136,6 +156,8 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
     ] {
         assert!(joined.contains(expected), "{expected} in {joined}");
     }
+    let volume = |name: &str| PathBuf::from(rendered["volumes"][name].as_str().unwrap());
+    let data = volume("vigie/data");
     // One-off commands of the image, with the same settings and flags.
     let one_off = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = podman(&["run", "--rm", "-i"]);
@@ -153,6 +175,72 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
         drop(input);
         child.wait_with_output().unwrap()
     };
+
+    // A user and a device made by the image itself; the bundle comes out on standard output.
+    let added = one_off(
+        &[
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let device = unique("pi-");
+    let bundle = one_off(&["device", "add", &device, "--bundle-tar", "-"], None);
+    assert!(
+        bundle.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bundle.stderr)
+    );
+    let bundles = dir.path().join("bundles");
+    std::fs::create_dir(&bundles).unwrap();
+    tar::Archive::new(bundle.stdout.as_slice())
+        .unpack(&bundles)
+        .unwrap();
+    let token = std::fs::read_to_string(bundles.join(&device).join("api.token")).unwrap();
+
+    // The broker's pod: its init container (the image's broker-config, as rendered) writes the
+    // password files and the ACL from the device list into the volume Mosquitto reads; then
+    // Mosquitto starts from the rendered config, TLS on both listeners.
+    let init = &rendered["containers"]["vigie-mosquitto/broker-files"];
+    let mut files = podman(&["run", "--rm"]);
+    files
+        .args(HOST_FLAGS)
+        .args(strings(&init["flags"]))
+        .arg(init["image"].as_str().unwrap())
+        .args(strings(&init["args"]));
+    checked(files, "the broker's init container");
+    let auth = volume("vigie-mosquitto/auth");
+    let devices = std::fs::read_to_string(auth.join("devices.passwd")).unwrap();
+    assert!(devices.starts_with(&format!("{device}:$7$")), "{devices}");
+    // Debian's Mosquitto runs as its own user, not the image's 1883: its volumes become its.
+    let (uid, gid) = mosquitto_user();
+    for name in ["auth", "tls", "data"] {
+        let path = volume(&format!("vigie-mosquitto/{name}"));
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        for entry in std::fs::read_dir(&path).unwrap() {
+            std::os::unix::fs::chown(entry.unwrap().path(), Some(uid), Some(gid)).unwrap();
+        }
+    }
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf, rendered["mosquitto_conf"].as_str().unwrap()).unwrap();
+    let mut broker = Command::new("mosquitto");
+    broker.arg("-c").arg(&conf);
+    let broker_log = dir.path().join("mosquitto.log");
+    let mut broker = Proc::spawn("mosquitto", broker, &broker_log);
+    wait_for(
+        "the rendered broker to listen",
+        Duration::from_secs(10),
+        || port_open(pis_port) && port_open(cloud_port),
+    );
 
     let name = unique("vigie-cloud-");
     let mut run = podman(&["run", "--detach", "--name", &name]);
@@ -224,46 +312,25 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
         "the login form rendered by Chromium: {dom}"
     );
 
-    // A user and a device made by the image itself; the bundle comes out on standard output.
-    let added = one_off(
-        &[
-            "user",
-            "add",
-            "admin",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        Some("correct horse battery\n"),
-    );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    let device = unique("pi-");
-    let bundle = one_off(&["device", "add", &device, "--bundle-tar", "-"], None);
-    assert!(
-        bundle.status.success(),
-        "{}",
-        String::from_utf8_lossy(&bundle.stderr)
-    );
-    let bundles = dir.path().join("bundles");
-    std::fs::create_dir(&bundles).unwrap();
-    tar::Archive::new(bundle.stdout.as_slice())
-        .unpack(&bundles)
-        .unwrap();
-    let token = std::fs::read_to_string(bundles.join(&device).join("api.token")).unwrap();
-
-    // A real edge on this machine, through the machine's Mosquitto, to the container.
+    // A real edge on this machine, over TLS to the rendered broker with its bundle, to the
+    // container: the cloud's /readyz above already said it reached the broker's cloud listener.
+    let bundle_dir = bundles.join(&device);
     let mut edge = Edge::start_with(
         dir.path(),
         &device,
-        "mqtt://127.0.0.1:1883",
+        &format!("mqtts://127.0.0.1:{pis_port}"),
         &prefix,
         vec![
             ("VIGIE_EDGE_API_URL".into(), base.clone()),
             ("VIGIE_EDGE_TOKEN".into(), token.trim().to_owned()),
+            (
+                "VIGIE_EDGE_MQTT_PASSWORD_FILE".into(),
+                bundle_dir.join("mqtt.password").display().to_string(),
+            ),
+            (
+                "VIGIE_EDGE_MQTT_CA_FILE".into(),
+                pki.join("ca.pem").display().to_string(),
+            ),
         ],
     );
     let (event_id, _) = edge.fire(&agent(), "button");
@@ -286,6 +353,11 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
         },
     );
     edge.proc.kill9();
+    let broker_said = std::fs::read_to_string(&broker_log).unwrap_or_default();
+    assert!(
+        broker_said.contains(&format!("as {device}")) && broker_said.contains("u'vigie-cloud'"),
+        "the edge and the cloud logged in to the rendered broker: {broker_said}"
+    );
 
     // SIGTERM (podman stop): the drain, then exit 0.
     checked(
@@ -308,6 +380,7 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
     assert!(logs.contains("ingest drained"), "{logs}");
     // Nothing but the volume was written: the root filesystem is read-only, and the data is there.
     assert!(std::fs::read_dir(&data).unwrap().next().is_some());
+    broker.kill9();
 
     // The edge image runs its binary the same way (its own test is the Pi's).
     let mut edge_version = podman(&["run", "--rm"]);

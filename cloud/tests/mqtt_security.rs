@@ -17,77 +17,6 @@ use rumqttc::{Client, MqttOptions, QoS, TlsConfiguration, Transport};
 use serde_json::json;
 use support::*;
 
-/// `openssl` with `args` in `dir`, which must succeed.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server certificate it signs for 127.0.0.1, and an unrelated CA.
-fn make_pki(dir: &Path) -> PathBuf {
-    let pki = dir.join("pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    for (name, cn) in [("ca", "vigie-test-ca"), ("other-ca", "someone-else")] {
-        let mut args = vec!["req", "-x509"];
-        args.extend(ec);
-        let (key, pem, subj) = (
-            format!("{name}.key"),
-            format!("{name}.pem"),
-            format!("/CN={cn}"),
-        );
-        args.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
-        openssl(&pki, &args);
-    }
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(&pki, &args);
-    std::fs::write(pki.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        &pki,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    pki
-}
-
 /// Runs `vigie-cloud ARGS` with the cloud's settings; its standard output.
 fn cloud_cli(env: &[(String, String)], args: &[&str]) -> String {
     let mut cmd = Command::new(bin("vigie-cloud"));
@@ -112,26 +41,6 @@ struct TlsBroker {
     /// The cloud's listener (8884 in production).
     cloud_port: u16,
     log: PathBuf,
-}
-
-/// The uid and gid of the `mosquitto` user, which Mosquitto started as root switches to.
-fn mosquitto_user() -> (u32, u32) {
-    let id = |flag: &str| {
-        let out = Command::new("id")
-            .args([flag, "mosquitto"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "the mosquitto user exists (Debian package mosquitto)"
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    (id("-u"), id("-g"))
 }
 
 /// `dir/broker`, `dir/tls` and `dir/data` and what is in them, owned by the mosquitto user.
@@ -261,7 +170,7 @@ struct Site {
 /// TLS broker.
 fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
-    let pki = make_pki(dir.path());
+    let pki = make_pki(dir.path(), "IP:127.0.0.1");
     let db = PgDatabase::create();
     let prefix = unique("sec-");
     let cloud_password = dir.path().join("cloud-mqtt.password");

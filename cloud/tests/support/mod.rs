@@ -455,6 +455,99 @@ impl Drop for PgDatabase {
     }
 }
 
+/// `openssl` with `args` in `dir`, which must succeed.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// In `dir/pki`: a CA (`ca.pem`, `ca.key`), a server certificate it signs (`server.pem`,
+/// `server.key`) for the subject alternative names `san` (`IP:127.0.0.1,DNS:broker`), and an
+/// unrelated CA (`other-ca.pem`).
+pub fn make_pki(dir: &Path, san: &str) -> PathBuf {
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (name, cn) in [("ca", "vigie-test-ca"), ("other-ca", "someone-else")] {
+        let mut args = vec!["req", "-x509"];
+        args.extend(ec);
+        let (key, pem, subj) = (
+            format!("{name}.key"),
+            format!("{name}.pem"),
+            format!("/CN={cn}"),
+        );
+        args.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
+        openssl(&pki, &args);
+    }
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&pki, &args);
+    std::fs::write(pki.join("san.ext"), format!("subjectAltName={san}\n")).unwrap();
+    openssl(
+        &pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    pki
+}
+
+/// The uid and gid of the `mosquitto` user, which Mosquitto started as root switches to.
+pub fn mosquitto_user() -> (u32, u32) {
+    let id = |flag: &str| {
+        let out = Command::new("id")
+            .args([flag, "mosquitto"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the mosquitto user exists (Debian package mosquitto)"
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
 /// A throwaway Mosquitto on a free loopback port (persistence off), from the committed config.
 pub struct Mosquitto {
     pub port: u16,
