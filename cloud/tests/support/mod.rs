@@ -84,10 +84,15 @@ pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-/// The workspace's binaries, next to this test's `vigie-cloud`.
+/// The workspace's binaries, in the profile directory this test binary runs from
+/// (`target/debug/deps/TEST` → `target/debug/NAME`), whichever crate the test belongs to.
 pub fn bin(name: &str) -> PathBuf {
-    let cloud = PathBuf::from(env!("CARGO_BIN_EXE_vigie-cloud"));
-    let path = cloud.with_file_name(name);
+    let test = std::env::current_exe().expect("the test binary's path");
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary lives in target/PROFILE/deps");
+    let path = profile.join(name);
     assert!(
         path.exists(),
         "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`, which `make test` does)",
