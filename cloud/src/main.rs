@@ -280,8 +280,13 @@ impl NewCredentials {
         )
     }
 
-    /// The bundle's files: `(name, contents, mode)`.
-    fn files(&self, ca: Option<&Path>) -> anyhow::Result<Vec<(&'static str, String, u32)>> {
+    /// The bundle's files: `(name, contents, mode)`, its manifest (`bundle.toml`: the device, the
+    /// format, each file's SHA-256) last.
+    fn files(
+        &self,
+        id: &DeviceId,
+        ca: Option<&Path>,
+    ) -> anyhow::Result<Vec<(&'static str, String, u32)>> {
         let mut files = vec![
             ("api.token", format!("{}\n", self.token), 0o600),
             ("mqtt.password", format!("{}\n", self.mqtt_password), 0o600),
@@ -292,6 +297,13 @@ impl NewCredentials {
                 .with_context(|| format!("cannot read the CA {}", ca.display()))?;
             files.push(("ca.pem", pem, 0o644));
         }
+        let manifest = protocol::bundle::Manifest::describe(
+            id.clone(),
+            files
+                .iter()
+                .map(|(name, contents, _)| (*name, contents.as_bytes())),
+        );
+        files.push((protocol::bundle::MANIFEST, manifest.to_toml(), 0o644));
         Ok(files)
     }
 
@@ -307,7 +319,7 @@ impl NewCredentials {
             ca.is_none() || out.is_some() || bundle_tar.is_some(),
             "--ca goes into a bundle: give --out DIR or --bundle-tar FILE too"
         );
-        let files = self.files(ca.as_deref())?;
+        let files = self.files(id, ca.as_deref())?;
         let to_stdout = bundle_tar.as_deref() == Some(Path::new("-"));
         let bundled = out.is_some() || bundle_tar.is_some();
         if let Some(out) = out {

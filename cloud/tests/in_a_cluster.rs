@@ -121,6 +121,7 @@ fn a_bundle_comes_out_as_a_tar_archive_on_standard_output() {
         [
             format!("{device}/"),
             format!("{device}/api.token"),
+            format!("{device}/bundle.toml"),
             format!("{device}/ca.pem"),
             format!("{device}/live.token"),
             format!("{device}/mqtt.password"),
@@ -128,6 +129,18 @@ fn a_bundle_comes_out_as_a_tar_archive_on_standard_output() {
     );
     for secret in ["api.token", "live.token", "mqtt.password"] {
         assert_eq!(files[&format!("{device}/{secret}")].0, 0o600, "{secret}");
+    }
+    // The manifest names the device and holds every other file's SHA-256, as the Pi checks it.
+    let manifest =
+        protocol::bundle::Manifest::from_toml(&files[&format!("{device}/bundle.toml")].1).unwrap();
+    assert_eq!(manifest.device.as_str(), device);
+    assert_eq!(manifest.sha256.len(), 4, "{manifest:?}");
+    for (name, (_, text)) in &files {
+        if let Some(file) = name.strip_prefix(&format!("{device}/")) {
+            if !file.is_empty() && file != "bundle.toml" {
+                assert_eq!(manifest.check(file, text.as_bytes()), Ok(()), "{file}");
+            }
+        }
     }
     assert!(files[&format!("{device}/ca.pem")]
         .1

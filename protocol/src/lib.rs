@@ -9,6 +9,7 @@
 //! `Unknown` rather than failing the whole message.
 
 pub mod api;
+pub mod bundle;
 pub mod event;
 pub mod ids;
 pub mod media;

@@ -185,7 +185,7 @@ hls: false
 webrtc: false
 srt: false
 paths:
-  "~^live/[a-z0-9_-]{1,32}$":
+  "~^live/[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$":
     source: publisher
 {{- end -}}
 
