@@ -4,6 +4,7 @@
 //! offline and disconnects, the outbox writer flushes sled).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::actors::{HealthRegistry, SharedClock, SystemClock};
 use actix::prelude::*;
@@ -60,7 +61,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::files::private_dir(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let key_file = config.outbox.key_file.display();
-    let (store, mut loaded) = Store::open(&data_dir, &key).with_context(|| {
+    let (store, mut loaded) = open_outbox(&data_dir, &key).await.with_context(|| {
         format!(
             "opening the outbox {} with the key file {key_file}",
             data_dir.display()
@@ -77,6 +78,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         next_seq = loaded.next_seq,
         "outbox opened"
     );
+    let watchdog = crate::systemd::watchdog();
     let api_status = ApiStatus::new(&health);
     let clock_sync = ClockSync::default();
     let prober = clock_prober(&config, &clock, &clock_sync, &api_status)?;
@@ -178,8 +180,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let handle = server.handle();
     let server_task = actix_rt::spawn(server);
 
+    // Up: the outbox is open and every actor started. systemd (Type=notify) learns it now, and the
+    // watchdog is pinged for as long as the outbox beats.
+    health.expect_beats(
+        crate::outbox::actor::NAME,
+        crate::systemd::beat_allowance(watchdog),
+    );
+    crate::systemd::ready(&format!(
+        "running: outbox open with {} pending events",
+        outbox.depth.get()
+    ));
+    if let Some(period) = watchdog {
+        crate::systemd::spawn_watchdog(health.clone(), period)
+            .context("cannot start the watchdog thread")?;
+        tracing::info!(
+            period_ms = period.as_millis() as u64,
+            "pinging the systemd watchdog"
+        );
+    }
+
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down");
+    crate::systemd::stopping();
     handle.stop(true).await;
     let _ = server_task.await;
     if let Some(video) = video {
@@ -190,6 +212,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%device_id, "outbox flushed; stopped");
     System::current().stop();
     Ok(())
+}
+
+/// Opens the outbox, waiting while another process holds it (a second edge on the same data
+/// directory, or one still stopping): no READY for systemd until it is ours.
+async fn open_outbox(
+    dir: &std::path::Path,
+    key: &OutboxKey,
+) -> Result<(Store, outbox::Loaded), outbox::StoreError> {
+    let mut waiting_since: Option<std::time::Instant> = None;
+    loop {
+        match Store::open(dir, key) {
+            Err(outbox::StoreError::Locked { path }) => {
+                let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+                let waited = since.elapsed().as_secs();
+                if waited.is_multiple_of(10) {
+                    tracing::warn!(path = %path.display(), waited_s = waited,
+                        "the outbox is in use by another process; waiting for it");
+                    crate::systemd::status("waiting for the outbox, in use by another process");
+                }
+                actix_rt::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The camera, its media outbox and the uploader, when `[video]` names a camera.

@@ -10,8 +10,8 @@
 //! - [`api`]: the cloud's HTTP API client and its worker thread, used to drain a large backlog in
 //!   bulk (`POST /api/events`) while live events keep going over MQTT.
 //! - [`http`]: `/healthz`, `/readyz`, `/sim/{kind}`.
-//! - [`app`]: wiring and shutdown; [`logging`]: the tracing subscriber; [`files`]: private
-//!   directories.
+//! - [`app`]: wiring and shutdown; [`systemd`]: READY, STOPPING and the watchdog pings driven by
+//!   the actors' heartbeats; [`logging`]: the tracing subscriber; [`files`]: private directories.
 //!
 //! Architecture invariant: an event is durable in the outbox before anything else happens to it, and
 //! it leaves the outbox only when the cloud confirms its commit (`system/{device}/ack`, or the
@@ -28,4 +28,5 @@ pub mod media;
 pub mod outbox;
 pub mod recorder;
 pub mod sensor;
+pub mod systemd;
 pub mod uplink;

@@ -27,7 +27,8 @@ pub use drain::{BulkAnswered, BulkSetup};
 
 mod drain;
 
-const NAME: &str = "outbox";
+/// Its name in the health registry (and its heartbeat's).
+pub const NAME: &str = "outbox";
 
 /// Store one activation; answers once it is durable.
 #[derive(Message)]
@@ -337,6 +338,8 @@ impl Actor for OutboxActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.restart.apply(&self.clock, ctx);
+        // Its heartbeat: stops when its thread is wedged, which stops the systemd watchdog's pings.
+        ctx.run_interval(::actors::BEAT_EVERY, |act, _| act.health.beat(NAME));
         let every = (self.policy_cfg.resend_timeout / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(1));
         ctx.run_interval(every, |act, ctx| {
@@ -426,6 +429,7 @@ impl Handler<FromWriter> for OutboxActor {
     fn handle(&mut self, msg: FromWriter, ctx: &mut Context<Self>) {
         self.guarded(ctx, |a| match msg.0 {
             WriterEvent::Stored(batch) => {
+                crate::systemd::fault::stall_outbox_if_asked();
                 let now = a.now();
                 let mut seqs = Vec::new();
                 for event in batch {

@@ -46,6 +46,11 @@ const REOPEN_MIN_FREE: u64 = 1024 * 1024;
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error(
+        "the outbox at {path} is in use by another process (another vigie-edge on the same data \
+         directory?)"
+    )]
+    Locked { path: PathBuf },
     #[error("cannot open the outbox at {path}")]
     Open {
         path: PathBuf,
@@ -200,6 +205,11 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         }
     };
     opened.map_err(|source| {
+        if source.to_string().contains("could not acquire lock") {
+            return StoreError::Locked {
+                path: dir.to_owned(),
+            };
+        }
         StoreError::Open {
             path: dir.to_owned(),
             source,

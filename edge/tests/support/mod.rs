@@ -58,10 +58,22 @@ pub struct Edge {
 impl Edge {
     /// Starts the binary on `examples/simulated.toml` with every deployment value overridden.
     pub fn start(names: &Names, data_dir: &Path, broker_port: u16, run: u32) -> Edge {
+        Edge::start_with(names, data_dir, broker_port, run, &[])
+    }
+
+    /// As [`Edge::start`], with more environment (`NOTIFY_SOCKET`, a fault hook...).
+    pub fn start_with(
+        names: &Names,
+        data_dir: &Path,
+        broker_port: u16,
+        run: u32,
+        env: &[(&str, &str)],
+    ) -> Edge {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = data_dir.with_extension(format!("run{run}.log"));
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/simulated.toml");
         let child = Command::new(env!("CARGO_BIN_EXE_vigie-edge"))
+            .envs(env.iter().copied())
             .args(["run", "--config"])
             .arg(config)
             .env("VIGIE_EDGE_DEVICE_ID", names.device.as_str())
