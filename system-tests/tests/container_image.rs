@@ -14,10 +14,11 @@ mod support;
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
+use vigie_system_tests::checked;
 
 const TAG: &str = "test";
 
@@ -27,17 +28,6 @@ fn podman(args: &[&str]) -> Command {
     cmd.args(["--runtime", "runc", "--cgroup-manager=cgroupfs"])
         .args(args);
     cmd
-}
-
-fn checked(mut cmd: Command, what: &str) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// What this machine's runtime needs on every run (shared/dependencies.md), and the host's
