@@ -10,6 +10,8 @@
 //! - [`api`]: the cloud's HTTP API client and its worker thread, used to drain a large backlog in
 //!   bulk (`POST /api/events`) while live events keep going over MQTT.
 //! - [`http`]: `/healthz`, `/readyz`, `/sim/{kind}`.
+//! - [`provision`]: first boot: the bundle and the site file from the boot partition, checked whole,
+//!   installed into /etc/vigie, then deleted from the card.
 //! - [`app`]: wiring and shutdown; [`systemd`]: READY, STOPPING and the watchdog pings driven by
 //!   the actors' heartbeats; [`logging`]: the tracing subscriber; [`files`]: private directories.
 //!
@@ -26,6 +28,7 @@ pub mod http;
 pub mod logging;
 pub mod media;
 pub mod outbox;
+pub mod provision;
 pub mod recorder;
 pub mod sensor;
 pub mod systemd;

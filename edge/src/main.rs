@@ -1,4 +1,5 @@
-//! The `vigie-edge` command line: `vigie-edge run --config FILE` and `vigie-edge keygen --out FILE`.
+//! The `vigie-edge` command line: `vigie-edge run --config FILE`, `vigie-edge keygen --out FILE` and
+//! `vigie-edge provision --boot DIR`.
 //! Thin: it parses arguments, loads the configuration, installs logging and hands over to
 //! [`vigie_edge::app::run`] (or writes a new outbox key).
 
@@ -29,6 +30,22 @@ enum Command {
         /// Where to write the key.
         #[arg(long)]
         out: PathBuf,
+        /// An existing key is kept (exit 0) instead of refused: for a unit run at every boot.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// First boot: install the bundle and the site file from the boot partition (DIR/vigie/bundle,
+    /// DIR/vigie/site.toml), checked whole first, then delete them from it. See `docs/deploy-pi.md`.
+    Provision {
+        /// The boot partition (FAT), e.g. /boot/firmware.
+        #[arg(long)]
+        boot: PathBuf,
+        /// The system root to install into.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// The service user, owner of the installed bundle.
+        #[arg(long, default_value = "vigie")]
+        owner: String,
     },
 }
 
@@ -53,7 +70,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             vigie_edge::logging::init(config.log_format, &config.log_level)?;
             vigie_edge::app::run(config)
         }
-        Command::Keygen { out } => {
+        Command::Provision { boot, root, owner } => {
+            let paths = vigie_edge::provision::Paths { boot, root, owner };
+            match vigie_edge::provision::provision(&paths)? {
+                vigie_edge::provision::Outcome::NothingToDo => {
+                    eprintln!(
+                        "vigie-edge: no bundle on {}: nothing to provision",
+                        paths.boot.display()
+                    )
+                }
+                vigie_edge::provision::Outcome::Provisioned { device, replaced } => {
+                    if let Some((old, unsent)) = replaced {
+                        eprintln!("vigie-edge: {old}'s outbox ({unsent} unsent events) archived");
+                    }
+                    eprintln!("vigie-edge: provisioned as {device}");
+                }
+            }
+            Ok(())
+        }
+        Command::Keygen { out, if_missing } if if_missing && out.exists() => {
+            eprintln!("vigie-edge: keeping the outbox key {}", out.display());
+            Ok(())
+        }
+        Command::Keygen { out, .. } => {
             vigie_edge::outbox::key::generate(&out)?;
             eprintln!(
                 "vigie-edge: wrote a new outbox key to {} (mode 0600). Point outbox.key_file \

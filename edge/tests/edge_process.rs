@@ -253,6 +253,18 @@ fn keygen_writes_a_0600_key_and_refuses_to_overwrite_it() {
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), key, "the key is untouched");
+    // --if-missing (the first-boot unit, at every boot with a bundle): kept, and success.
+    let (ok, err) = vigie_edge(
+        &[
+            "keygen".as_ref(),
+            "--if-missing".as_ref(),
+            "--out".as_ref(),
+            path.as_os_str(),
+        ],
+        &[],
+    );
+    assert!(ok && err.contains("keeping the outbox key"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), key, "the key is untouched");
 }
 
 /// Starts the edge on `SIMULATED_WITHOUT_KEY` with this key file and data dir; it must refuse.

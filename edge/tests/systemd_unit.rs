@@ -11,8 +11,16 @@ fn unit_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/vigie-edge.service")
 }
 
+fn provision_unit() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/vigie-edge-provision.service"),
+    )
+    .unwrap()
+}
+
 /// A root with /usr/lib/systemd/system (the machine's units), `unit` at
-/// /etc/systemd/system/vigie-edge.service and the binary at /usr/bin/vigie-edge.
+/// /etc/systemd/system/vigie-edge.service beside the first-boot unit, and the binary at
+/// /usr/bin/vigie-edge.
 fn root_with(unit: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let units = root.path().join("usr/lib/systemd");
@@ -34,6 +42,12 @@ fn root_with(unit: &str) -> tempfile::TempDir {
         unit,
     )
     .unwrap();
+    std::fs::write(
+        root.path()
+            .join("etc/systemd/system/vigie-edge-provision.service"),
+        provision_unit(),
+    )
+    .unwrap();
     std::fs::copy(
         env!("CARGO_BIN_EXE_vigie-edge"),
         root.path().join("usr/bin/vigie-edge"),
@@ -43,10 +57,14 @@ fn root_with(unit: &str) -> tempfile::TempDir {
 }
 
 fn analyze(root: &Path, args: &[&str]) -> Output {
+    analyze_unit(root, args, "vigie-edge.service")
+}
+
+fn analyze_unit(root: &Path, args: &[&str], unit: &str) -> Output {
     Command::new("systemd-analyze")
         .args(args)
         .arg(format!("--root={}", root.display()))
-        .arg("/etc/systemd/system/vigie-edge.service")
+        .arg(format!("/etc/systemd/system/{unit}"))
         .output()
         .expect("systemd-analyze runs (Debian package systemd; make deps installs it)")
 }
@@ -65,6 +83,16 @@ fn systemd_analyze_verify_says_nothing_of_the_unit_and_would_of_a_bad_one() {
         printed(&out),
         "",
         "systemd-analyze verify on the committed unit"
+    );
+    let out = analyze_unit(
+        root.path(),
+        &["verify", "--man=no"],
+        "vigie-edge-provision.service",
+    );
+    assert_eq!(
+        printed(&out),
+        "",
+        "systemd-analyze verify on the first-boot unit"
     );
 
     // The same check on a misspelt key and a bad value: it speaks (and still exits 0).

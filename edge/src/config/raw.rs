@@ -130,7 +130,7 @@ pub struct RawOutbox {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     /// The 32-byte key that encrypts the outbox at rest, made by `vigie-edge keygen --out FILE`.
-    /// Unset: `/etc/vigie/outbox.key`, or `<data_dir>.key` with `create_key`. Env:
+    /// Unset: `/etc/vigie/keys/outbox.key`, or `<data_dir>.key` with `create_key`. Env:
     /// `VIGIE_EDGE_KEY_FILE`.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
@@ -248,7 +248,7 @@ pub fn default_data_dir() -> PathBuf {
 }
 /// Where a provisioned Pi keeps its outbox key (see `docs/threat-model.md` for better places).
 pub fn default_key_file() -> PathBuf {
-    PathBuf::from("/etc/vigie/outbox.key")
+    PathBuf::from("/etc/vigie/keys/outbox.key")
 }
 pub fn default_max_in_flight() -> usize {
     256

@@ -224,7 +224,7 @@ fn mqtt_urls_default_their_port_by_scheme() {
 #[test]
 fn the_key_file_defaults_to_the_provisioned_place_and_has_an_override() {
     let c = build(MINIMAL, &[]).unwrap();
-    assert_eq!(c.outbox.key_file, Path::new("/etc/vigie/outbox.key"));
+    assert_eq!(c.outbox.key_file, Path::new("/etc/vigie/keys/outbox.key"));
     assert!(!c.outbox.create_key);
     let c = build(MINIMAL, &[("VIGIE_EDGE_KEY_FILE", "/run/credentials/k")]).unwrap();
     assert_eq!(c.outbox.key_file, Path::new("/run/credentials/k"));

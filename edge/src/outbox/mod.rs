@@ -14,6 +14,8 @@ pub mod resume;
 pub mod seal;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,9 +1,7 @@
 //! The sled store on a temporary directory: persistence across reopen, encryption at rest, the
 //! key check, tampering.
 
-use chrono::Utc;
-use protocol::{DeviceId, EventEnvelope, EventKind, SensorId, SCHEMA_VERSION};
-use uuid::Uuid;
+use protocol::EventEnvelope;
 
 use super::*;
 
@@ -12,19 +10,7 @@ fn key() -> OutboxKey {
 }
 
 fn event(seq: u64) -> EventEnvelope {
-    EventEnvelope {
-        schema_version: SCHEMA_VERSION,
-        id: Uuid::now_v7(),
-        device: DeviceId::new("pi-1").unwrap(),
-        seq,
-        sensor: SensorId::new("mat-1").unwrap(),
-        kind: EventKind::ButtonPressed,
-        occurred_at: protocol::time::to_millis(Utc::now()),
-        clock_synced: true,
-        boot_id: None,
-        boot_ms: None,
-        clock_offset_ms: None,
-    }
+    crate::outbox::testing::event_of("pi-1", seq)
 }
 
 #[test]
