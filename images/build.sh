@@ -41,6 +41,8 @@ context=$(mktemp -d)
 for b in vigie-cloud vigie-edge; do
   strip --strip-debug -o "$context/$b" "$bins/$b"
 done
+# The Pi's settings (the .deb's conffile), baked into the edge image.
+cp edge/debian/edge.toml "$context/edge.toml"
 build_flags=(--ulimit nofile=1024:4096 --ulimit nproc=1024:2048 --network host --quiet --format docker
   --build-arg "VERSION=$(awk -F'"' '/^version/{print $2; exit}' Cargo.toml)"
   --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"

@@ -52,33 +52,46 @@ impl Drop for Container {
     }
 }
 
-#[test]
-fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_serves_the_fleet() {
-    assert!(
-        Command::new("podman").arg("--version").output().is_ok(),
-        "podman is missing (make deps installs it)"
-    );
-    let bins = bin("vigie-cloud").parent().unwrap().to_owned();
-    let build = Command::new(workspace().join("images/build.sh"))
-        .arg(&bins)
-        .arg(TAG)
-        .current_dir(workspace())
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "images/build.sh: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    eprintln!("{}", String::from_utf8_lossy(&build.stdout).trim());
+/// Builds both images from this run's binaries, once per test binary (the tests here share them).
+fn images_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        assert!(
+            Command::new("podman").arg("--version").output().is_ok(),
+            "podman is missing (make deps installs it)"
+        );
+        let bins = bin("vigie-cloud").parent().unwrap().to_owned();
+        let build = Command::new(workspace().join("images/build.sh"))
+            .arg(&bins)
+            .arg(TAG)
+            .current_dir(workspace())
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "images/build.sh: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        eprintln!("{}", String::from_utf8_lossy(&build.stdout).trim());
+    });
+}
 
+/// A temporary directory the containers' users and the mosquitto user may pass through (not list):
+/// tempfile makes it 0700.
+fn passable_tempdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    // The temporary directory is 0700: let the containers' users and the mosquitto user through.
     std::fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o711),
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_serves_the_fleet() {
+    images_built();
+    let dir = passable_tempdir();
     let db = PgDatabase::create();
     let prefix = unique("image-");
     let (api, ops, rtsp) = (free_port(), free_port(), free_port());
@@ -403,4 +416,181 @@ fn the_cloud_image_runs_read_only_as_10001_with_every_capability_dropped_and_ser
     ]);
     let out = checked(edge_version, "the edge image");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("vigie-edge "));
+}
+
+/// A `podman` for podman-compose: the runtime flags this machine needs, then its arguments.
+fn podman_wrapper(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("podman");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nexec podman --runtime runc --cgroup-manager=cgroupfs \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn the_edge_compose_file_runs_the_edge_image_with_its_bundle_and_simulated_sensors() {
+    images_built();
+    let dir = passable_tempdir();
+    // The host's /etc/vigie as provisioning leaves it: the bundle (owned by the service user,
+    // 0600), the outbox key, site.env.
+    let device = unique("pi-");
+    let pki = make_pki(dir.path(), "IP:127.0.0.1");
+    let device_dir = dir.path().join("device");
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&device_dir).unwrap();
+    for (name, text) in [
+        (
+            "mqtt.password",
+            "a-device-password-of-some-length\n".to_owned(),
+        ),
+        ("api.token", format!("vgd_{}\n", "a".repeat(43))),
+        (
+            "ca.pem",
+            std::fs::read_to_string(pki.join("ca.pem")).unwrap(),
+        ),
+    ] {
+        std::fs::write(device_dir.join(name), text).unwrap();
+        std::fs::set_permissions(
+            device_dir.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(&keys).unwrap();
+    let keygen = Command::new(bin("vigie-edge"))
+        .args(["keygen", "--out"])
+        .arg(keys.join("outbox.key"))
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    for path in [&device_dir, &keys] {
+        std::os::unix::fs::chown(path, Some(10001), Some(10001)).unwrap();
+        for entry in std::fs::read_dir(path).unwrap() {
+            std::os::unix::fs::chown(entry.unwrap().path(), Some(10001), Some(10001)).unwrap();
+        }
+    }
+    let http = free_port();
+    let site_env = dir.path().join("site.env");
+    // No broker answers (the uplink is degraded, the events stay in the outbox): this test is the
+    // container's, the event path has its own.
+    std::fs::write(
+        &site_env,
+        format!(
+            "VIGIE_EDGE_DEVICE_ID={device}\nVIGIE_EDGE_MQTT_URL=mqtts://127.0.0.1:{}\n\
+             VIGIE_EDGE_API_URL=https://127.0.0.1:{}\nVIGIE_EDGE_HTTP_LISTEN=127.0.0.1:{http}\n\
+             VIGIE_TOPIC_PREFIX={}\nVIGIE_EDGE_KEY_FILE=/etc/vigie/keys/outbox.key\n",
+            free_port(),
+            free_port(),
+            unique("compose-")
+        ),
+    )
+    .unwrap();
+    // The override's settings: the Pi's, with simulated sensors.
+    let pi = std::fs::read_to_string(workspace().join("edge/debian/edge.toml")).unwrap();
+    let simulated = dir.path().join("simulated.toml");
+    assert!(pi.contains("backend = \"gpio\""));
+    std::fs::write(
+        &simulated,
+        pi.replace("backend = \"gpio\"", "backend = \"simulated\""),
+    )
+    .unwrap();
+
+    let project = unique("vigie-compose-");
+    let compose = |args: &[&str]| {
+        let mut cmd = Command::new("podman-compose");
+        cmd.arg("--podman-path")
+            .arg(podman_wrapper(dir.path()))
+            .args(["-p", &project, "-f"])
+            .arg(workspace().join("edge/compose.yaml"))
+            .arg("-f")
+            .arg(workspace().join("system-tests/fixtures/compose.simulated.yaml"))
+            .args(args)
+            .env("VIGIE_EDGE_IMAGE", format!("vigie-edge:{TAG}"))
+            .env("VIGIE_SITE_ENV", &site_env)
+            .env("VIGIE_DEVICE_DIR", &device_dir)
+            .env("VIGIE_KEYS_DIR", &keys)
+            .env("VIGIE_SIMULATED_CONFIG", &simulated)
+            .env("VIGIE_GPIO_CHIP", "/dev/null")
+            .env("VIGIE_CAMERA", "/dev/zero")
+            .env("VIGIE_GPIO_GID", "10001")
+            .env("VIGIE_VIDEO_GID", "10001");
+        cmd
+    };
+    // The compose file and the override, as podman-compose reads them.
+    let config = checked(compose(&["config"]), "podman-compose config");
+    let config = String::from_utf8_lossy(&config.stdout).into_owned();
+    for expected in [
+        "read_only: true",
+        "network_mode: host",
+        "/etc/vigie/device",
+        "cap_drop",
+    ] {
+        assert!(config.contains(expected), "{expected} in:\n{config}");
+    }
+
+    struct Down<F: Fn(&[&str]) -> Command>(F);
+    impl<F: Fn(&[&str]) -> Command> Drop for Down<F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "-v", "-t", "5"]).output();
+        }
+    }
+    let down = Down(compose);
+    checked((down.0)(&["up", "-d"]), "podman-compose up");
+    let base = format!("http://127.0.0.1:{http}");
+    let status_of = |url: &str| agent().get(url).call().map_or(0, |r| r.status().as_u16());
+    wait_for(
+        "the edge container's /healthz",
+        Duration::from_secs(60),
+        || status_of(&format!("{base}/healthz")) == 200,
+    );
+    let (status, body) = post_json(
+        &agent(),
+        &format!("{base}/sim/button"),
+        None,
+        &serde_json::Value::Null,
+    );
+    assert_eq!(
+        status, 201,
+        "a durable event in the container's outbox: {body}"
+    );
+    wait_for(
+        "the synthetic camera ready",
+        Duration::from_secs(30),
+        || {
+            let (_, ready) = get_json(&agent(), &format!("{base}/readyz"), None);
+            ready["components"]["camera"]["state"] == "ready"
+        },
+    );
+    checked((down.0)(&["stop", "-t", "20"]), "podman-compose stop");
+    let logs = checked(
+        podman(&["logs", &format!("{project}_edge_1")]),
+        "podman logs",
+    );
+    let logs =
+        String::from_utf8_lossy(&logs.stdout).into_owned() + &String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        logs.contains("outbox flushed; stopped"),
+        "a clean stop: {logs}"
+    );
+
+    // Without the override, the image's own settings (the Pi's, baked in) with this site.env and
+    // bundle get the edge to its GPIO, which this machine does not have.
+    let mut pi = podman(&["run", "--rm", "--read-only", "--user", "10001:10001"]);
+    pi.args(HOST_FLAGS)
+        .arg("--env-file")
+        .arg(&site_env)
+        .arg("--volume")
+        .arg(format!("{}:/etc/vigie/device:ro", device_dir.display()))
+        .arg("--volume")
+        .arg(format!("{}:/etc/vigie/keys:ro", keys.display()))
+        .arg(format!("vigie-edge:{TAG}"));
+    let out = pi.output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("sensor mat-1: GPIO is not available"),
+        "the baked /etc/vigie/edge.toml, past its settings to the GPIO: {said}"
+    );
 }

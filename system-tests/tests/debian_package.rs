@@ -51,26 +51,7 @@ fn the_edge_deb_is_lintian_clean_and_holds_what_a_pi_runs() {
     );
 
     // lintian: nothing at any level, overrides aside.
-    let out = Command::new("lintian")
-        .args([
-            "--display-level",
-            ">=pedantic",
-            "--fail-on",
-            "error,warning,info,pedantic",
-        ])
-        .arg(&deb)
-        .output()
-        .expect("lintian runs (make deps installs it)");
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    let tags: Vec<&str> = said
-        .lines()
-        .filter(|l| l.len() > 2 && &l[1..3] == ": " && !l.starts_with("N:"))
-        .collect();
-    assert!(
-        out.status.success() && tags.is_empty(),
-        "lintian: {said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigie_system_tests::assert_lintian_clean(&deb);
     // Every override carries its reason, in the comment just above it.
     let overrides =
         std::fs::read_to_string(workspace().join("edge/debian/vigie-edge.lintian-overrides"))
