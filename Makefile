@@ -176,6 +176,7 @@ bench: deps services
 	$(CARGO) bench -p vigie-edge --bench outbox --locked
 	$(CARGO) bench -p vigie-edge --bench drain --locked
 	$(CARGO) bench -p vigie-edge --bench recorder --locked
+	$(CARGO) bench -p vigie-edge --bench sd_wear --locked
 
 ## The libFuzzer targets of fuzz/ (RTSP request reader, RTP depacketizer, MQTT envelope), each for
 ## FUZZ_SECONDS from its committed corpus (read only: what the fuzzer finds goes to
