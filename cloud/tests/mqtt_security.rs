@@ -569,11 +569,13 @@ fn broker_config_watch_lets_a_new_device_in_and_a_revoked_one_out_within_its_per
     let data = dir.join("watcher");
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
-    let mut cmd = Command::new("runuser");
+    // As the mosquitto user, set in the child itself (not through runuser, whose child a kill of
+    // runuser would leave running after the test).
+    let mut cmd = Command::new(bin("vigie-cloud"));
     without_inherited_settings(&mut cmd);
-    cmd.args(["-u", "mosquitto", "--"])
-        .arg(bin("vigie-cloud"))
-        .args(["broker-config", "--out"])
+    std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+    std::os::unix::process::CommandExt::gid(&mut cmd, gid);
+    cmd.args(["broker-config", "--out"])
         .arg(dir.join("broker"))
         .arg("--cloud-password-file")
         .arg(dir.join("cloud-mqtt.password"))
