@@ -220,16 +220,16 @@ async fn open_outbox(
     dir: &std::path::Path,
     key: &OutboxKey,
 ) -> Result<(Store, outbox::Loaded), outbox::StoreError> {
-    let mut waiting_since: Option<std::time::Instant> = None;
+    // Said at once, then every 30 s while it lasts.
+    let mut next_word = std::time::Instant::now();
     loop {
         match Store::open(dir, key) {
             Err(outbox::StoreError::Locked { path }) => {
-                let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
-                let waited = since.elapsed().as_secs();
-                if waited.is_multiple_of(10) {
-                    tracing::warn!(path = %path.display(), waited_s = waited,
+                if std::time::Instant::now() >= next_word {
+                    tracing::warn!(path = %path.display(),
                         "the outbox is in use by another process; waiting for it");
                     crate::systemd::status("waiting for the outbox, in use by another process");
+                    next_word += Duration::from_secs(30);
                 }
                 actix_rt::time::sleep(Duration::from_secs(1)).await;
             }

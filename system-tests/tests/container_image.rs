@@ -61,16 +61,12 @@ fn images_built() {
             "podman is missing (make deps installs it)"
         );
         let bins = bin("vigie-cloud").parent().unwrap().to_owned();
-        let build = Command::new(workspace().join("images/build.sh"))
-            .arg(&bins)
-            .arg(TAG)
-            .current_dir(workspace())
-            .output()
-            .unwrap();
-        assert!(
-            build.status.success(),
-            "images/build.sh: {}",
-            String::from_utf8_lossy(&build.stderr)
+        let build = checked(
+            Command::new(workspace().join("images/build.sh"))
+                .arg(&bins)
+                .arg(TAG)
+                .current_dir(workspace()),
+            "images/build.sh",
         );
         eprintln!("{}", String::from_utf8_lossy(&build.stdout).trim());
     });

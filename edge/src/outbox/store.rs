@@ -191,13 +191,19 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
         .unwrap_or(0))
 }
 
+/// sled's refusal to open a directory another handle (or process) holds: it says so only in its
+/// message.
+fn is_locked(e: &sled::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     // A sled handle dropped a moment ago in this process may still hold the file lock while its
     // background threads wind down (a reopen in place): retry "could not acquire lock" briefly.
     let mut attempt = 0;
     let opened = loop {
         match sled::Config::new().path(dir).open() {
-            Err(e) if attempt < 40 && e.to_string().contains("could not acquire lock") => {
+            Err(e) if attempt < 40 && is_locked(&e) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
@@ -205,7 +211,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         }
     };
     opened.map_err(|source| {
-        if source.to_string().contains("could not acquire lock") {
+        if is_locked(&source) {
             return StoreError::Locked {
                 path: dir.to_owned(),
             };

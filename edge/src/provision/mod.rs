@@ -17,7 +17,8 @@
 //!    `vigie/PROVISIONED.txt`, left in their place.
 //!
 //! A refusal leaves everything as it was and says why in the journal (standard error) and in
-//! `vigie/PROVISIONING-FAILED.txt` on the boot partition. The outbox key is made afterwards by
+//! `vigie/PROVISIONING-FAILED.txt` on the boot partition; a failure while installing (a full disk)
+//! says that instead, and the bundle stays on the card for the next boot to finish. The outbox key is made afterwards by
 //! `vigie-edge keygen --if-missing` as the service user (the unit's next step), never here and
 //! never on the boot partition.
 
@@ -94,24 +95,45 @@ pub fn provision(paths: &Paths) -> anyhow::Result<Outcome> {
     if !bundle_dir.exists() {
         return Ok(Outcome::NothingToDo);
     }
-    match checked_and_applied(paths, &bundle_dir) {
+    let fail = |message: String| {
+        let _ = std::fs::write(paths.vigie().join("PROVISIONING-FAILED.txt"), message);
+    };
+    let checked = match check(paths, &bundle_dir) {
+        Ok(checked) => checked,
+        Err(e) => {
+            fail(format!(
+                "vigie-edge provisioning refused the bundle on this card, and changed nothing:\n\
+                 {e:#}\n\nFix it and boot again.\n"
+            ));
+            return Err(e);
+        }
+    };
+    match apply(paths, &bundle_dir, checked) {
         Ok(outcome) => {
             let _ = std::fs::remove_file(paths.vigie().join("PROVISIONING-FAILED.txt"));
             Ok(outcome)
         }
         Err(e) => {
-            let message = format!(
-                "vigie-edge provisioning refused the bundle on this card, and changed nothing:\n\
-                 {e:#}\n\nFix it and boot again.\n"
-            );
-            let _ = std::fs::write(paths.vigie().join("PROVISIONING-FAILED.txt"), &message);
+            fail(format!(
+                "vigie-edge provisioning checked the bundle on this card but failed while \
+                 installing it:\n{e:#}\n\nThe bundle stays on the card: boot again to retry.\n"
+            ));
             Err(e)
         }
     }
 }
 
-fn checked_and_applied(paths: &Paths, bundle_dir: &Path) -> anyhow::Result<Outcome> {
-    // 1. Check everything.
+/// What [`check`] found, all of it valid.
+struct Checked {
+    site: Site,
+    bundle: Bundle,
+    uid: u32,
+    gid: u32,
+    replaced: Option<(DeviceId, usize)>,
+}
+
+/// Reads and checks everything; touches nothing.
+fn check(paths: &Paths, bundle_dir: &Path) -> anyhow::Result<Checked> {
     let site_file = paths.vigie().join("site.toml");
     let site_text = std::fs::read_to_string(&site_file)
         .with_context(|| format!("cannot read the site file {}", site_file.display()))?;
@@ -134,8 +156,26 @@ fn checked_and_applied(paths: &Paths, bundle_dir: &Path) -> anyhow::Result<Outco
         }
         _ => None,
     };
+    Ok(Checked {
+        site,
+        bundle,
+        uid,
+        gid,
+        replaced,
+    })
+}
 
-    // 2. Apply.
+/// Installs what [`check`] accepted, then deletes the secrets from the card.
+fn apply(paths: &Paths, bundle_dir: &Path, checked: Checked) -> anyhow::Result<Outcome> {
+    let Checked {
+        site,
+        bundle,
+        uid,
+        gid,
+        replaced,
+    } = checked;
+    let device = bundle.manifest.device.clone();
+    let site_file = paths.vigie().join("site.toml");
     if let Some((old, _)) = &replaced {
         archive_outbox(paths, old)?;
     }
@@ -152,7 +192,7 @@ fn checked_and_applied(paths: &Paths, bundle_dir: &Path) -> anyhow::Result<Outco
     std::os::unix::fs::chown(&keys, Some(uid), Some(gid))?;
     system_files(paths, &site, &device)?;
 
-    // 3. The secrets leave the boot partition.
+    // The secrets leave the boot partition.
     std::fs::remove_dir_all(bundle_dir)
         .with_context(|| format!("cannot delete {}", bundle_dir.display()))?;
     std::fs::remove_file(&site_file)
